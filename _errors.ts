@@ -1,0 +1,85 @@
+// Rewrites operating-system and permission errors so that they say what failed,
+// where, and how to fix it, in the manner of Go's `dial tcp 127.0.0.1:9: ...`.
+
+/** The transports an error can be about. */
+export type Network = "tcp" | "udp" | "unix" | "unixpacket";
+
+/** What was being done when an error happened, for its message. */
+export interface Operation {
+  /** The verb: `listen`, `connect`, `send`, ... */
+  op: string;
+  /** The transport. */
+  network: Network;
+  /** `host:port` for IP transports, the socket path for Unix ones. */
+  address: string;
+  /** The port, when there is one: it decides the privileged-port hint. */
+  port?: number;
+}
+
+/** Ports below this need privilege to bind (Linux `ip_unprivileged_port_start`). */
+const FIRST_UNPRIVILEGED_PORT = 1024;
+
+/** Deno's permission messages read `Requires net access to "host:port", ...`. */
+const DENIED_PERMISSION = /Requires (\w+) access to "([^"]*)"/;
+
+/** Formats `host:port`, bracketing IPv6 literals as URLs and Go do. */
+export function joinHostPort(hostname: string, port: number): string {
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
+}
+
+/** The flag that grants what a `NotCapable` error denied, such as `--allow-net=127.0.0.1:80`. */
+export function permissionFlag(error: Error): string | undefined {
+  const match = DENIED_PERMISSION.exec(error.message);
+  if (match === null) return undefined;
+  const [, kind, target] = match;
+  return target === "" ? `--allow-${kind}` : `--allow-${kind}=${target}`;
+}
+
+function explain(error: Error, { network, port }: Operation): string {
+  if (error instanceof Deno.errors.NotCapable) {
+    const flag = permissionFlag(error);
+    return flag === undefined
+      ? error.message
+      : `permission denied; run again with ${flag}`;
+  }
+  if (error instanceof Deno.errors.AddrInUse) {
+    return network === "unix" || network === "unixpacket"
+      ? "the socket file is in use; stop the server that owns it or choose another path"
+      : `port ${port} is already in use; stop the process that holds it or choose another port (0 picks a free one)`;
+  }
+  if (
+    error instanceof Deno.errors.PermissionDenied && port !== undefined &&
+    port > 0 && port < FIRST_UNPRIVILEGED_PORT
+  ) {
+    return `permission denied: ports below ${FIRST_UNPRIVILEGED_PORT} need root or CAP_NET_BIND_SERVICE; choose a port from ${FIRST_UNPRIVILEGED_PORT} up, or grant the capability`;
+  }
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return "connection refused; check that a server is listening at that address";
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return "address not available; use an address of this machine (or 0.0.0.0 / :: for all)";
+  }
+  return error.message;
+}
+
+/**
+ * Returns `error` as the same class with a message that names the operation,
+ * the address and the fix; the original stays reachable as `cause`.
+ * Non-errors and aborts pass through unchanged.
+ */
+export function annotate(error: unknown, operation: Operation): unknown {
+  if (!(error instanceof Error) || error.name === "AbortError") return error;
+  const { op, network, address } = operation;
+  const message = `${op} ${network} ${address}: ${explain(error, operation)}`;
+  const ErrorClass = error.constructor as new (
+    message: string,
+    options: ErrorOptions,
+  ) => Error;
+  try {
+    return new ErrorClass(message, { cause: error });
+  } catch {
+    return new Error(message, { cause: error });
+  }
+}

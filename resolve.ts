@@ -1,0 +1,206 @@
+/**
+ * Every address of a host, in the order the system prefers, for connecting:
+ * {@linkcode lookupHost} is Go's `net.LookupHost`.
+ *
+ * Host names are resolved by the system resolver (`getaddrinfo()`), so
+ * `/etc/hosts`, search domains and the system's address order (RFC 6724,
+ * tunable in `/etc/gai.conf`) all apply, as they do for other programs on the
+ * machine. IP literals are returned as they are, without a lookup.
+ *
+ * A lookup needs net permission for the name itself: `--allow-net=example.com`.
+ * A grant scoped to a port (`--allow-net=example.com:443`) does not cover it.
+ *
+ * ```ts ignore
+ * import { lookupHost } from "@sockets/net/resolve";
+ *
+ * console.log(await lookupHost("example.com"));
+ * // e.g. [ "2001:db8::10", "192.0.2.10" ]
+ * ```
+ *
+ * @module
+ */
+
+// `node:dns` because its `lookup()` is `getaddrinfo()`: Deno.resolveDns()
+// only queries DNS servers (no /etc/hosts, no system address order), and
+// Deno.connect() resolves internally but tries only the first address, while
+// a client that falls back across addresses needs all of them.
+import { lookup } from "node:dns/promises";
+import { ipFamily, unbracket } from "./_address.ts";
+import { assertOptions, assertSignal, show } from "./_validate.ts";
+
+/** Options for {@linkcode lookupHost}. */
+export interface LookupHostOptions {
+  /**
+   * Aborts the lookup: the promise rejects with the signal's reason. The
+   * system resolver cannot be interrupted, so its answer is then dropped.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
+/** Node's codes for a name that has no address (`EAI_NONAME`, `EAI_NODATA`). */
+const NO_SUCH_HOST_CODES = new Set(["ENOTFOUND", "ENODATA", "ENONAME"]);
+
+/** Node's code for `EAI_AGAIN`, a failure that may pass. */
+const TEMPORARY_FAILURE_CODE = "EAI_AGAIN";
+
+/**
+ * Deno's `node:dns` turns its permission error into this code, dropping the
+ * original: the resolver itself reports `EAI_*` codes, never this one.
+ */
+const PERMISSION_DENIED_CODE = "EPERM";
+
+function assertHostname(hostname: unknown): asserts hostname is string {
+  if (typeof hostname !== "string") {
+    throw new TypeError(
+      `Invalid hostname ${
+        show(hostname)
+      }: a hostname is a string such as "example.com" or "127.0.0.1"`,
+    );
+  }
+  if (hostname === "") {
+    throw new RangeError(
+      `Invalid hostname "": give a name such as "localhost" or an address such as "127.0.0.1"`,
+    );
+  }
+  if (/[\s\p{Cc}]/u.test(hostname)) {
+    throw new RangeError(
+      `Invalid hostname ${
+        show(hostname)
+      }: remove the spaces and control characters`,
+    );
+  }
+  if (hostname.startsWith("[") || hostname.endsWith("]")) {
+    if (ipFamily(unbracket(hostname)) !== 6) {
+      throw new RangeError(
+        `Invalid hostname ${
+          show(hostname)
+        }: brackets only enclose IPv6 addresses, such as "[::1]"; remove them`,
+      );
+    }
+  } else if (hostname.includes(":") && ipFamily(hostname) !== 6) {
+    throw new RangeError(
+      `Invalid hostname ${
+        show(hostname)
+      }: give the host without a port; the port is a separate argument`,
+    );
+  }
+}
+
+/** `promise`, or the signal's reason as soon as `signal` aborts. */
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return promise;
+  const { promise: settled, resolve, reject } = Promise.withResolvers<T>();
+  const onAbort = () => reject(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  promise.then(resolve, reject).finally(() =>
+    signal.removeEventListener("abort", onAbort)
+  );
+  return settled;
+}
+
+/** Rewrites a `node:dns` error so that it names the host and the fix. */
+function explain(error: unknown, hostname: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as { code?: unknown }).code;
+  const prefix = `lookup ${hostname}`;
+  if (code === PERMISSION_DENIED_CODE) {
+    return new Deno.errors.NotCapable(
+      `${prefix}: permission denied; run again with --allow-net=${hostname}`,
+      { cause: error },
+    );
+  }
+  if (typeof code === "string" && NO_SUCH_HOST_CODES.has(code)) {
+    return new Deno.errors.NotFound(
+      `${prefix}: no such host; check the spelling or the DNS configuration`,
+      { cause: error },
+    );
+  }
+  if (code === TEMPORARY_FAILURE_CODE) {
+    return new Error(
+      `${prefix}: temporary failure in name resolution; check the network and the DNS servers, then retry`,
+      { cause: error },
+    );
+  }
+  return new Error(`${prefix}: ${error.message}`, { cause: error });
+}
+
+/**
+ * Returns every address of a host, in the order the system resolver gives
+ * them (RFC 6724: usually IPv6 first where the machine has IPv6
+ * connectivity). An IP literal, IPv4 or IPv6, with or without brackets, is
+ * returned as it is, without a lookup and without permission.
+ *
+ * Names are resolved with `getaddrinfo()`, so `/etc/hosts` applies. The
+ * lookup needs net permission for the name: `--allow-net=<hostname>`.
+ *
+ * @param hostname A host name, or an IPv4 or IPv6 address.
+ * @param options Options for the lookup.
+ * @returns The addresses, as IP literals without brackets; never empty.
+ * @throws {TypeError} If `hostname` is not a string, or an option has the
+ * wrong type.
+ * @throws {RangeError} If `hostname` is empty, contains spaces, carries a
+ * port, or has brackets around something other than an IPv6 address.
+ * @throws {Deno.errors.NotFound} If the name has no address.
+ * @throws {Deno.errors.NotCapable} If net permission for the name is not
+ * granted; the message names the flag, such as `--allow-net=example.com`.
+ * @throws {Error} Another resolver failure, such as a temporary one; the
+ * original error is the `cause`, and an abort rejects with the signal's
+ * reason.
+ *
+ * @example Names and addresses
+ * ```ts
+ * import { lookupHost } from "@sockets/net/resolve";
+ * import { assert, assertEquals } from "@std/assert";
+ *
+ * assert((await lookupHost("localhost")).length > 0);
+ * assertEquals(await lookupHost("127.0.0.1"), ["127.0.0.1"]);
+ * assertEquals(await lookupHost("[::1]"), ["::1"]);
+ * ```
+ *
+ * @example A deadline
+ * ```ts
+ * import { lookupHost } from "@sockets/net/resolve";
+ * import { assert } from "@std/assert";
+ *
+ * const addresses = await lookupHost("localhost", {
+ *   signal: AbortSignal.timeout(5000),
+ * });
+ * assert(addresses.length > 0);
+ * ```
+ */
+export async function lookupHost(
+  hostname: string,
+  options: LookupHostOptions = {},
+): Promise<string[]> {
+  assertHostname(hostname);
+  assertOptions(options);
+  const { signal } = options;
+  assertSignal(signal);
+  signal?.throwIfAborted();
+
+  const literal = unbracket(hostname);
+  if (ipFamily(literal) !== undefined) return [literal];
+
+  let records: { address: string }[];
+  try {
+    // `verbatim` keeps getaddrinfo()'s order, whatever the runtime's default
+    // (Node's once put IPv4 first).
+    records = await abortable(
+      lookup(hostname, { all: true, order: "verbatim" }),
+      signal,
+    );
+  } catch (error) {
+    if (signal?.aborted && error === signal.reason) throw error;
+    throw explain(error, hostname);
+  }
+  // getaddrinfo() can list an address once per socket type.
+  const addresses = [...new Set(records.map(({ address }) => address))];
+  if (addresses.length === 0) {
+    throw new Deno.errors.NotFound(
+      `lookup ${hostname}: no such host; check the spelling or the DNS configuration`,
+    );
+  }
+  return addresses;
+}
