@@ -1,0 +1,680 @@
+/**
+ * The one stream-server engine behind TCP, Unix and TLS listeners.
+ *
+ * {@linkcode serve} accepts connections from any `Deno.Listener` and runs a
+ * handler for each. The classic server styles are options of this one engine,
+ * not separate code paths:
+ *
+ * - **concurrent** (the default): a task per connection, the event-loop form
+ *   of the fork-per-connection server;
+ * - **iterative**: `maxConnections: 1` serves one client at a time while the
+ *   others wait in the kernel's listen backlog;
+ * - **bounded**: any `maxConnections` pauses accepting at the limit, so excess
+ *   clients wait in the backlog instead of being accepted and dropped.
+ *
+ * The server owns the listener and every connection it accepts: it closes a
+ * connection when its handler settles, closes connections that stay idle
+ * longer than `idleTimeout`, and at shutdown stops accepting, lets running
+ * handlers finish for up to `shutdownTimeout`, then closes what remains.
+ *
+ * @example Serve an echo handler on a free port
+ * ```ts
+ * import { serve } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * await using server = serve(listener, async (conn) => {
+ *   const buffer = new Uint8Array(64);
+ *   const n = await conn.read(buffer);
+ *   if (n !== null) await conn.write(buffer.subarray(0, n));
+ * });
+ *
+ * using client = await Deno.connect({ port: server.addr.port });
+ * await client.write(new TextEncoder().encode("ping"));
+ * const reply = new Uint8Array(4);
+ * await client.read(reply);
+ * assertEquals(new TextDecoder().decode(reply), "ping");
+ * ```
+ *
+ * @module
+ */
+
+import {
+  assertCount,
+  assertFunction,
+  assertMilliseconds,
+  assertOptions,
+  assertSignal,
+  show,
+} from "./_validate.ts";
+
+/**
+ * Options of {@linkcode serve}, shared by every stream server of the module.
+ *
+ * @example A bounded server that closes idle connections
+ * ```ts
+ * import { serve, type ServeOptions } from "@sockets/net/server";
+ *
+ * const options: ServeOptions = {
+ *   maxConnections: 100,
+ *   idleTimeout: 30_000,
+ *   onError: (error) => console.error("echo:", error),
+ * };
+ * await using server = serve(
+ *   Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+ *   (conn) => conn.readable.pipeTo(conn.writable),
+ *   options,
+ * );
+ * ```
+ */
+export interface ServeOptions {
+  /**
+   * The most connections served at once. At the limit, accepting pauses: new
+   * clients wait in the kernel's listen backlog until a connection ends.
+   * `1` makes an iterative server.
+   *
+   * @default {Infinity}
+   */
+  maxConnections?: number;
+  /**
+   * Milliseconds a connection may go without read or write progress before
+   * the server closes it. One server-wide timer enforces it, so a connection
+   * is closed between `idleTimeout` and 1.25 × `idleTimeout` after its last
+   * progress. Progress is a completed `read` or `write`, including those of
+   * the connection's `readable` and `writable` streams. The handler still gets
+   * the listener's own conn object, and its streams behave as Deno's do;
+   * without this option the conn is passed on untouched and costs nothing.
+   *
+   * @default {undefined} (no limit)
+   */
+  idleTimeout?: number;
+  /**
+   * Aborting this signal shuts the server down gracefully, as
+   * {@linkcode Server.prototype.shutdown} does. An already aborted signal
+   * stops the server before it accepts anything (and `onListen` is not called).
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds that a shutdown waits for running handlers to finish before
+   * it closes their connections; `Infinity` waits as long as they run.
+   *
+   * @default {10000}
+   */
+  shutdownTimeout?: number;
+  /**
+   * Called with every handler failure (with its connection) and every accept
+   * error (without one); the server keeps serving. Errors of connections that
+   * the server itself closed (idle, or forced at shutdown) are not reported.
+   * If `onError` throws, that error is logged to the console and serving goes on.
+   *
+   * @default {logs the error and the peer to the console}
+   */
+  onError?: (error: unknown, conn?: Deno.Conn) => void;
+  /**
+   * Called once with the listening address, before the first accept.
+   *
+   * @default {undefined}
+   */
+  onListen?: (addr: Deno.Addr) => void;
+}
+
+/**
+ * A connection handler: the server closes the connection when the handler
+ * settles (returns, resolves, throws or rejects).
+ *
+ * @typeParam C The connection type of the listener.
+ *
+ * @example A handler that greets and hangs up
+ * ```ts
+ * import type { ConnectionHandler } from "@sockets/net/server";
+ *
+ * const greeting = new TextEncoder().encode("hello\n");
+ * const greet: ConnectionHandler = (conn) => conn.write(greeting);
+ * ```
+ */
+export type ConnectionHandler<C extends Deno.Conn = Deno.Conn> = (
+  conn: C,
+) => unknown;
+
+/** Time given to handlers at shutdown before their connections are closed; as `Deno.serve` users expect a bounded stop. */
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** First pause after an accept error (EMFILE, ENFILE, ENOBUFS...), as Go's `net/http` server. */
+const ACCEPT_BACKOFF_MIN_MS = 5;
+
+/** Longest pause between accept retries, as Go's `net/http` server. */
+const ACCEPT_BACKOFF_MAX_MS = 1_000;
+
+/**
+ * The longest delay `setTimeout` honours: the HTML timers spec keeps delays in
+ * a signed 32-bit count of milliseconds, and longer ones fire at once.
+ */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/** The idle sweep runs this many times per `idleTimeout`: the bound on how late an idle connection is closed. */
+const IDLE_SWEEPS_PER_TIMEOUT = 4;
+
+/** Size of the chunks of a progress-counting `readable`, as Deno's own conn streams. */
+const STREAM_CHUNK_SIZE = 64 * 1024;
+
+/** What the engine knows of a connection it serves. */
+interface Connection {
+  /** The idle sweep's tick at the last read or write progress. */
+  lastProgress: number;
+  /** Set when the server closed the connection, so its handler's errors are expected. */
+  closedByServer: boolean;
+}
+
+function reportError(error: unknown, conn?: Deno.Conn): void {
+  const peer = conn === undefined ? "" : ` (${formatAddr(conn.remoteAddr)})`;
+  console.error(`@sockets/net server error${peer}:`, error);
+}
+
+function formatAddr(addr: Deno.Addr): string {
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return addr.hostname.includes(":")
+      ? `[${addr.hostname}]:${addr.port}`
+      : `${addr.hostname}:${addr.port}`;
+  }
+  if (addr.transport === "unix" || addr.transport === "unixpacket") {
+    return addr.path || "unnamed";
+  }
+  return String((addr as { transport?: unknown }).transport);
+}
+
+/**
+ * Closes `resource`; closing it twice (its user closed it already) is
+ * expected. Returns any other failure instead of throwing it, so that no
+ * close can take the server down.
+ */
+function tryClose(resource: { close(): void }): unknown {
+  try {
+    resource.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) return error;
+  }
+  return undefined;
+}
+
+/**
+ * A running stream server: returned by {@linkcode serve} and the transport
+ * functions built on it (`serveTcp`, `serveUnix`).
+ *
+ * `finished` resolves only once the listener is closed and every connection
+ * is closed, so a wrapper can release what it owns (a Unix socket file, say)
+ * with `server.finished.then(...)`.
+ *
+ * @typeParam A The listening address type.
+ *
+ * @example Count connections, then shut down
+ * ```ts
+ * import { serve } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const { promise: accepted, resolve } = Promise.withResolvers<void>();
+ * const server = serve(
+ *   Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+ *   async (conn) => {
+ *     resolve();
+ *     await conn.read(new Uint8Array(1));
+ *   },
+ * );
+ * const client = await Deno.connect({ port: server.addr.port });
+ * await accepted;
+ * assertEquals(server.connections, 1);
+ * client.close();
+ * await server.shutdown();
+ * assertEquals(server.connections, 0);
+ * ```
+ */
+export class Server<A extends Deno.Addr = Deno.Addr>
+  implements AsyncDisposable {
+  readonly #listener: Deno.Listener<Deno.Conn, A>;
+  readonly #handler: ConnectionHandler<Deno.Conn>;
+  readonly #maxConnections: number;
+  readonly #idleTimeout: number | undefined;
+  readonly #shutdownTimeout: number;
+  readonly #onError: (error: unknown, conn?: Deno.Conn) => void;
+  readonly #signal: AbortSignal | undefined;
+  readonly #connections = new Map<Deno.Conn, Connection>();
+  readonly #finished = Promise.withResolvers<void>();
+  #stopping = false;
+  #listenerClosed = false;
+  #shutdown: Promise<void> | undefined;
+  /** Ends the accept loop's wait for a free connection slot. */
+  #slotFreed: (() => void) | undefined;
+  /** Ends the accept loop's pause after an accept error. */
+  #backoffEnded: (() => void) | undefined;
+  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves the wait for the last connection once accepting has stopped. */
+  #drained: (() => void) | undefined;
+  #tick = 0;
+  #idleSweep: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Starts serving; use {@linkcode serve}, which validates its arguments,
+   * rather than this constructor.
+   *
+   * @param listener The listener to accept from; the server owns it from now on.
+   * @param handler Runs for each connection.
+   * @param options Server options.
+   */
+  constructor(
+    listener: Deno.Listener<Deno.Conn, A>,
+    handler: ConnectionHandler<Deno.Conn>,
+    options: ServeOptions,
+  ) {
+    this.#listener = listener;
+    this.#handler = handler;
+    this.#maxConnections = options.maxConnections ?? Infinity;
+    this.#idleTimeout = options.idleTimeout;
+    this.#shutdownTimeout = options.shutdownTimeout ??
+      DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    this.#onError = options.onError ?? reportError;
+    this.#signal = options.signal;
+    if (!this.#signal?.aborted) {
+      try {
+        options.onListen?.(listener.addr);
+      } catch (error) {
+        this.#closeListener();
+        throw error;
+      }
+    }
+    // Checked after onListen, which may itself abort the signal.
+    if (this.#signal?.aborted) {
+      this.shutdown();
+    } else {
+      this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    this.#run();
+  }
+
+  /** The address the server listens on; for port 0, `addr.port` is the port the system chose. */
+  get addr(): A {
+    return this.#listener.addr;
+  }
+
+  /** How many connections are being served now. */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Resolves when the server has stopped: the listener is closed, and so is
+   * every connection. After a graceful drain every handler has settled too;
+   * after `shutdownTimeout` forced the connections closed, handlers still
+   * running are no longer waited for, so one that never settles cannot keep
+   * the server from stopping (their errors are not reported).
+   */
+  get finished(): Promise<void> {
+    return this.#finished.promise;
+  }
+
+  /**
+   * Stops accepting, waits up to `shutdownTimeout` for running handlers,
+   * then closes the connections that remain. Calling it again returns the
+   * same promise.
+   *
+   * @returns A promise that resolves when the server has fully stopped.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop();
+    return this.#shutdown;
+  }
+
+  /**
+   * Shuts the server down, for `await using`.
+   *
+   * @returns A promise that resolves when the server has fully stopped.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  #onAbort = (): void => {
+    this.shutdown();
+  };
+
+  #report(error: unknown, conn?: Deno.Conn): void {
+    try {
+      this.#onError(error, conn);
+    } catch (onErrorFailure) {
+      // A throwing onError must not stop the server either.
+      reportError(onErrorFailure, conn);
+    }
+  }
+
+  #closeListener(): void {
+    if (this.#listenerClosed) return;
+    this.#listenerClosed = true;
+    const error = tryClose(this.#listener);
+    if (error !== undefined) this.#report(error);
+  }
+
+  #closeConn(conn: Deno.Conn): void {
+    const error = tryClose(conn);
+    if (error !== undefined) this.#report(error, conn);
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#closeListener();
+    clearTimeout(this.#backoffTimer);
+    this.#backoffEnded?.();
+    this.#slotFreed?.();
+    const deadline =
+      this.#connections.size === 0 || this.#shutdownTimeout === Infinity
+        ? undefined
+        : setTimeout(this.#forceClose, this.#shutdownTimeout);
+    await this.#finished.promise;
+    clearTimeout(deadline);
+  }
+
+  #forceClose = (): void => {
+    for (const [conn, connection] of this.#connections) {
+      connection.closedByServer = true;
+      this.#closeConn(conn);
+    }
+    // The connections are closed: a handler that ignores that and never
+    // settles must not keep the server from finishing.
+    this.#connections.clear();
+    this.#drained?.();
+  };
+
+  /** Accepts until stopped, then waits for the last connection; never rejects. */
+  async #run(): Promise<void> {
+    await this.#acceptLoop();
+    this.#stopping = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#closeListener();
+    if (this.#connections.size > 0) {
+      await new Promise<void>((resolve) => this.#drained = resolve);
+    }
+    clearInterval(this.#idleSweep);
+    this.#idleSweep = undefined;
+    this.#finished.resolve();
+  }
+
+  async #acceptLoop(): Promise<void> {
+    let backoff = 0;
+    while (!this.#stopping) {
+      if (this.#connections.size >= this.#maxConnections) {
+        // Pause, not accept-then-close: waiting clients stay in the backlog.
+        await new Promise<void>((resolve) => this.#slotFreed = resolve);
+        this.#slotFreed = undefined;
+        continue;
+      }
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        // BadResource: the listener was closed, by shutdown or behind the
+        // server's back; either way nothing is left to accept.
+        if (this.#stopping || error instanceof Deno.errors.BadResource) return;
+        this.#report(error);
+        backoff = Math.min(
+          backoff === 0 ? ACCEPT_BACKOFF_MIN_MS : backoff * 2,
+          ACCEPT_BACKOFF_MAX_MS,
+        );
+        // Only the timer or a shutdown end the pause; a connection ending
+        // does not, or a burst of closes would turn backoff into a busy loop.
+        await new Promise<void>((resolve) => {
+          this.#backoffEnded = resolve;
+          this.#backoffTimer = setTimeout(resolve, backoff);
+        });
+        this.#backoffEnded = undefined;
+        this.#backoffTimer = undefined;
+        continue;
+      }
+      backoff = 0;
+      if (this.#stopping) {
+        // Accepted while shutdown closed the listener.
+        this.#closeConn(conn);
+        return;
+      }
+      this.#serveConnection(conn);
+    }
+  }
+
+  /** Runs the handler for `conn`; never rejects. */
+  async #serveConnection(conn: Deno.Conn): Promise<void> {
+    const connection: Connection = {
+      lastProgress: this.#tick,
+      closedByServer: false,
+    };
+    this.#connections.set(conn, connection);
+    try {
+      if (this.#idleTimeout !== undefined) {
+        this.#trackProgress(conn, connection);
+      }
+      await this.#handler(conn);
+    } catch (error) {
+      if (!connection.closedByServer) this.#report(error, conn);
+    } finally {
+      if (!connection.closedByServer) this.#closeConn(conn);
+      // False when a forced shutdown already let go of the connection.
+      if (this.#connections.delete(conn)) {
+        this.#slotFreed?.();
+        if (this.#connections.size === 0) this.#drained?.();
+      }
+    }
+  }
+
+  /**
+   * Counts read and write progress for the idle timeout. The conn keeps its
+   * own class and methods; only this instance's `read`, `write`, `readable`
+   * and `writable` are routed through the counter, so servers without an
+   * idle timeout pay nothing. Per read or write this costs one `then`: the
+   * least that can observe completion.
+   */
+  #trackProgress(conn: Deno.Conn, connection: Connection): void {
+    this.#idleSweep ??= setInterval(
+      this.#sweepIdle,
+      this.#idleTimeout! / IDLE_SWEEPS_PER_TIMEOUT,
+    );
+    const read = conn.read.bind(conn);
+    const write = conn.write.bind(conn);
+    const onProgress = <T>(result: T): T => {
+      connection.lastProgress = this.#tick;
+      return result;
+    };
+    conn.read = (buffer) => read(buffer).then(onProgress);
+    conn.write = (data) => write(data).then(onProgress);
+    Object.defineProperties(conn, progressStreams(conn));
+  }
+
+  #sweepIdle = (): void => {
+    this.#tick++;
+    for (const [conn, connection] of this.#connections) {
+      // A tick is idleTimeout / IDLE_SWEEPS_PER_TIMEOUT long; progress during
+      // tick t is at most (t + 1) ticks old, so this never closes early.
+      if (
+        !connection.closedByServer &&
+        this.#tick - connection.lastProgress > IDLE_SWEEPS_PER_TIMEOUT
+      ) {
+        connection.closedByServer = true;
+        this.#closeConn(conn);
+      }
+    }
+    if (this.#connections.size === 0) {
+      clearInterval(this.#idleSweep);
+      this.#idleSweep = undefined;
+    }
+  };
+}
+
+/**
+ * Lazy `readable`/`writable` properties built on the instance's counting
+ * `read` and `write`. They behave as Deno's own conn streams do: the
+ * connection is closed at the end of `readable`, when either stream fails
+ * or is cancelled, closed or aborted.
+ */
+function progressStreams(conn: Deno.Conn): PropertyDescriptorMap {
+  let readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
+  let writable: WritableStream<Uint8Array<ArrayBufferLike>> | undefined;
+  return {
+    readable: {
+      configurable: true,
+      get: () =>
+        readable ??= new ReadableStream({
+          type: "bytes",
+          autoAllocateChunkSize: STREAM_CHUNK_SIZE,
+          async pull(controller) {
+            // A byte stream's BYOB request view is always a Uint8Array.
+            const request = controller.byobRequest!;
+            let n: number | null;
+            try {
+              n = await conn.read(request.view as Uint8Array<ArrayBuffer>);
+            } catch (error) {
+              tryClose(conn);
+              throw error;
+            }
+            if (n === null) {
+              tryClose(conn);
+              controller.close();
+              request.respond(0);
+            } else {
+              request.respond(n);
+            }
+          },
+          cancel() {
+            tryClose(conn);
+          },
+        }),
+    },
+    writable: {
+      configurable: true,
+      get: () =>
+        writable ??= new WritableStream({
+          async write(chunk) {
+            try {
+              for (let offset = 0; offset < chunk.length;) {
+                offset += await conn.write(chunk.subarray(offset));
+              }
+            } catch (error) {
+              tryClose(conn);
+              throw error;
+            }
+          },
+          close() {
+            tryClose(conn);
+          },
+          abort() {
+            tryClose(conn);
+          },
+        }),
+    },
+  };
+}
+
+/** Throws a RangeError if `ms` is longer than a timer can wait. */
+function assertTimerDelay(
+  ms: number | undefined,
+  name: string,
+  noLimit: string,
+): void {
+  if (ms !== undefined && ms > MAX_TIMER_DELAY_MS) {
+    throw new RangeError(
+      `${name} must be at most ${MAX_TIMER_DELAY_MS} ms (about 24.8 days), got ${ms}; ${noLimit} for no limit`,
+    );
+  }
+}
+
+/**
+ * Serves connections from `listener`, running `handler` for each.
+ *
+ * The server owns the listener and every accepted connection: a connection is
+ * closed when its handler settles, and the listener when the server stops.
+ * A handler that throws or rejects is reported to `onError` and the server
+ * goes on serving. Accept errors such as EMFILE (too many open files) are
+ * reported too, and accepting resumes after a pause that grows from 5 ms to
+ * 1 s while they last.
+ *
+ * @typeParam C The connection type of the listener.
+ * @typeParam A The address type of the listener.
+ * @param listener A listener from `Deno.listen`, `Deno.listenTls` or a Unix `Deno.listen`.
+ * @param handler Called with each connection; may be async.
+ * @param options Limits, timeouts, shutdown signal and callbacks.
+ * @returns The running server.
+ * @throws {TypeError} If the listener, handler or an option has the wrong type.
+ * @throws {RangeError} If a number option is out of range.
+ * @throws Whatever `onListen` throws; the listener is closed first.
+ *
+ * @example Iterative server: one client at a time
+ * ```ts
+ * import { serve } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const greeting = new TextEncoder().encode("hello\n");
+ * await using server = serve(listener, (conn) => conn.write(greeting), {
+ *   maxConnections: 1,
+ * });
+ *
+ * using client = await Deno.connect({ port: server.addr.port });
+ * const text = await new Response(client.readable).text();
+ * assertEquals(text, "hello\n");
+ * ```
+ *
+ * @example Stop with a signal
+ * ```ts
+ * import { serve } from "@sockets/net/server";
+ *
+ * const controller = new AbortController();
+ * const server = serve(Deno.listen({ hostname: "127.0.0.1", port: 0 }), () => {}, {
+ *   signal: controller.signal,
+ * });
+ * controller.abort();
+ * await server.finished;
+ * ```
+ */
+export function serve<C extends Deno.Conn, A extends Deno.Addr>(
+  listener: Deno.Listener<C, A>,
+  handler: ConnectionHandler<C>,
+  options: ServeOptions = {},
+): Server<A> {
+  if (
+    listener === null || typeof listener !== "object" ||
+    typeof (listener as Partial<Deno.Listener>).accept !== "function" ||
+    typeof (listener as Partial<Deno.Listener>).close !== "function"
+  ) {
+    throw new TypeError(
+      `listener must be a Deno.Listener with accept() and close() (from Deno.listen or Deno.listenTls), got ${
+        show(listener)
+      }`,
+    );
+  }
+  assertFunction(handler, "handler", "(conn) => void | Promise<void>");
+  assertOptions(options);
+  assertCount(options.maxConnections, "options.maxConnections");
+  assertMilliseconds(options.idleTimeout, "options.idleTimeout");
+  if (options.idleTimeout === 0) {
+    throw new RangeError(
+      "options.idleTimeout must be more than 0 ms, got 0; leave it out for no limit",
+    );
+  }
+  assertTimerDelay(options.idleTimeout, "options.idleTimeout", "leave it out");
+  if (options.shutdownTimeout !== Infinity) {
+    assertMilliseconds(options.shutdownTimeout, "options.shutdownTimeout");
+    assertTimerDelay(
+      options.shutdownTimeout,
+      "options.shutdownTimeout",
+      "use Infinity",
+    );
+  }
+  assertSignal(options.signal, "options.signal");
+  if (options.onError !== undefined) {
+    assertFunction(options.onError, "options.onError", "(error, conn) => void");
+  }
+  if (options.onListen !== undefined) {
+    assertFunction(options.onListen, "options.onListen", "(addr) => void");
+  }
+  return new Server(
+    listener as Deno.Listener<Deno.Conn, A>,
+    handler as ConnectionHandler<Deno.Conn>,
+    options,
+  );
+}
