@@ -1,0 +1,526 @@
+/**
+ * TCP servers and clients: {@linkcode serveTcp} binds, listens and serves
+ * every connection with the stream-server engine of `server.ts`;
+ * {@linkcode connectTcp} connects to a host by trying every one of its
+ * addresses, racing them as RFC 8305 ("Happy Eyeballs") describes.
+ *
+ * Ports are numbers, numeric strings or service names (`"http"`), looked up
+ * as `getservbyname()` does, with a `defaultPort` for a name that is not found.
+ *
+ * @example The classic hello server and its client
+ * ```ts
+ * import { connectTcp, serveTcp } from "@sockets/net/tcp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+ *   await conn.write(new TextEncoder().encode("Hello World\n"));
+ * });
+ *
+ * using conn = await connectTcp({ hostname: "127.0.0.1", port: server.addr.port });
+ * const text = await new Response(conn.readable).text();
+ * assertEquals(text, "Hello World\n");
+ * ```
+ *
+ * @module
+ */
+
+import { interleaveFamilies, unbracket } from "./_address.ts";
+import { annotate, joinHostPort } from "./_errors.ts";
+import {
+  assertFunction,
+  assertMilliseconds,
+  assertOptions,
+  assertSignal,
+  show,
+} from "./_validate.ts";
+import { lookupHost } from "./resolve.ts";
+import {
+  type ConnectionHandler,
+  serve,
+  type ServeOptions,
+  type Server,
+} from "./server.ts";
+import { resolvePort } from "./services.ts";
+
+/** Options of {@linkcode serveTcp}: where to listen, plus every option of the engine. */
+export interface ServeTcpOptions extends ServeOptions {
+  /**
+   * The address to listen on: an IP address of this machine, a host name, or
+   * `0.0.0.0` / `::` for every address.
+   *
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /**
+   * The port: a number, a numeric string or a service name such as `"http"`.
+   * `0` lets the system pick a free port; `server.addr.port` tells which.
+   *
+   * @default {0}
+   */
+  port?: number | string;
+  /**
+   * The port to use when `port` is a service name that is not found, as the
+   * classic `get_port(service, "tcp", default)` does.
+   *
+   * @default {undefined} (an unknown service name throws)
+   */
+  defaultPort?: number;
+  /**
+   * Sets `SO_REUSEPORT`, so that several listeners (in several processes or
+   * workers) share the port and the kernel balances connections across them.
+   * Linux only; needs `--unstable-net`.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
+  /**
+   * How many connections the kernel queues while the server is not accepting
+   * (for instance at `maxConnections`).
+   *
+   * @default {511}
+   */
+  backlog?: number;
+  /**
+   * Disables Nagle's algorithm on every connection so that small writes go
+   * out at once, as Go does by default: request/response protocols need it.
+   *
+   * @default {true}
+   */
+  noDelay?: boolean;
+  /**
+   * Enables TCP keep-alive probes on every connection, so that a peer that
+   * vanished without closing is noticed.
+   *
+   * @default {false}
+   */
+  keepAlive?: boolean;
+}
+
+/** A host name resolver: every address of `hostname`, preferred first. */
+export type Resolver = (
+  hostname: string,
+  options: { signal: AbortSignal },
+) => Promise<string[]>;
+
+/** Options of {@linkcode connectTcp}. */
+export interface ConnectTcpOptions {
+  /**
+   * The host to connect to: a name or an IP address.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /** The port: a number, a numeric string or a service name such as `"http"`. */
+  port: number | string;
+  /**
+   * The port to use when `port` is a service name that is not found.
+   *
+   * @default {undefined} (an unknown service name throws)
+   */
+  defaultPort?: number;
+  /**
+   * Milliseconds for the whole connect, lookup included; after it, the
+   * promise rejects with `Deno.errors.TimedOut`.
+   *
+   * @default {undefined} (no limit but the system's)
+   */
+  timeout?: number;
+  /**
+   * Aborts the connect: the promise rejects with the signal's reason.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds to wait for an attempt before starting the next address in
+   * parallel (RFC 8305's "Connection Attempt Delay").
+   *
+   * @default {250}
+   */
+  attemptDelay?: number;
+  /**
+   * Disables Nagle's algorithm on the connection.
+   *
+   * @default {true}
+   */
+  noDelay?: boolean;
+  /**
+   * Enables TCP keep-alive probes on the connection.
+   *
+   * @default {false}
+   */
+  keepAlive?: boolean;
+  /**
+   * Resolves the host name to its addresses.
+   *
+   * @default {lookupHost}
+   */
+  resolve?: Resolver;
+}
+
+/** RFC 8305, section 5: the recommended "Connection Attempt Delay". */
+const DEFAULT_ATTEMPT_DELAY_MS = 250;
+
+/** The hostname of `Deno.listen`, and of the classic server's `INADDR_ANY`. */
+const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
+
+/** The hostname of `Deno.connect`. */
+const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
+
+function assertHostname(hostname: unknown, name: string): string {
+  if (typeof hostname !== "string") {
+    throw new TypeError(
+      `${name} must be a string such as "127.0.0.1" or "example.com", got ${
+        show(hostname)
+      }`,
+    );
+  }
+  if (hostname === "") {
+    throw new RangeError(
+      `${name} must not be empty: give an address such as "127.0.0.1" (or "0.0.0.0" to listen on every address)`,
+    );
+  }
+  return unbracket(hostname);
+}
+
+function assertBoolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(`${name} must be true or false, got ${show(value)}`);
+  }
+}
+
+/** `Deno.listenDatagram` exists only under `--unstable-net`, like `reusePort`. */
+function hasUnstableNet(): boolean {
+  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
+    "function";
+}
+
+function tuneConnection(
+  conn: Deno.TcpConn,
+  noDelay: boolean,
+  keepAlive: boolean,
+): void {
+  try {
+    conn.setNoDelay(noDelay);
+    if (keepAlive) conn.setKeepAlive(true);
+  } catch {
+    // The peer already reset the connection: its first read or write says so.
+  }
+}
+
+/**
+ * Listens on a TCP address and serves every connection with `handler`, as
+ * {@linkcode serve} does: concurrently, or one at a time with
+ * `maxConnections: 1`. The connection is closed when the handler settles.
+ *
+ * @param options Where to listen, and the options of the engine.
+ * @param handler Serves one connection.
+ * @returns The running server; `server.addr.port` is the port it listens on.
+ * @throws {TypeError} If an option or the handler has the wrong type.
+ * @throws {RangeError} If the port is invalid or an unknown service, or the
+ * hostname is empty.
+ * @throws {Deno.errors.NotCapable} Without net permission; the message names
+ * the flag, such as `--allow-net=0.0.0.0:5432`.
+ * @throws {Deno.errors.AddrInUse} If the port is taken.
+ * @throws {Deno.errors.PermissionDenied} If the port is below 1024 and the
+ * process has neither root nor `CAP_NET_BIND_SERVICE`.
+ *
+ * @example An echo server on a service port with a default
+ * ```ts
+ * import { serveTcp } from "@sockets/net/tcp";
+ * import { copy } from "@sockets/net/io";
+ *
+ * await using server = serveTcp(
+ *   { hostname: "127.0.0.1", port: "echo-test", defaultPort: 0 },
+ *   (conn) => copy(conn, conn),
+ * );
+ * console.log(`echo server on port ${server.addr.port}`);
+ * ```
+ */
+export function serveTcp(
+  options: ServeTcpOptions,
+  handler: ConnectionHandler<Deno.TcpConn>,
+): Server<Deno.NetAddr> {
+  assertOptions(options);
+  if (options === undefined) {
+    throw new TypeError(
+      "options must be an object such as { port: 8080 }, got undefined",
+    );
+  }
+  const {
+    hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,
+    port: rawPort = 0,
+    defaultPort,
+    reusePort = false,
+    backlog,
+    noDelay = true,
+    keepAlive = false,
+    ...serveOptions
+  } = options;
+  const hostname = assertHostname(rawHostname, "options.hostname");
+  const port = resolvePort(rawPort, { defaultPort, protocol: "tcp" });
+  assertBoolean(reusePort, "options.reusePort");
+  assertBoolean(noDelay, "options.noDelay");
+  assertBoolean(keepAlive, "options.keepAlive");
+  if (
+    backlog !== undefined && !(Number.isInteger(backlog) && backlog >= 1)
+  ) {
+    throw new RangeError(
+      `options.backlog must be a positive integer, got ${show(backlog)}`,
+    );
+  }
+  assertFunction(handler, "handler", "(conn) => void | Promise<void>");
+  if (reusePort && !hasUnstableNet()) {
+    throw new TypeError(
+      "options.reusePort needs the unstable net API: run again with --unstable-net",
+    );
+  }
+
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({
+      hostname,
+      port,
+      transport: "tcp",
+      ...(reusePort ? { reusePort } : {}),
+      ...(backlog === undefined ? {} : { tcpBacklog: backlog }),
+    });
+  } catch (error) {
+    throw annotate(error, {
+      op: "listen",
+      network: "tcp",
+      address: joinHostPort(hostname, port),
+      port,
+    });
+  }
+  try {
+    return serve(listener, (conn) => {
+      tuneConnection(conn, noDelay, keepAlive);
+      return handler(conn);
+    }, serveOptions);
+  } catch (error) {
+    listener.close();
+    throw error;
+  }
+}
+
+/** One address tried by {@linkcode connectTcp}, and how it failed. */
+interface Attempt {
+  address: string;
+  error: unknown;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Settles when `signal` aborts; for resolvers that ignore their signal. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      promise.catch(() => {});
+      return reject(signal.reason);
+    }
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}
+
+/**
+ * Starts a connect to each address in turn, the next one when the previous
+ * fails or after `attemptDelay`, and keeps the first that succeeds. Resolves
+ * only once every other attempt has settled and its connection is closed.
+ */
+async function race(
+  addresses: string[],
+  port: number,
+  attemptDelay: number,
+  signal: AbortSignal,
+): Promise<Deno.TcpConn | Attempt[]> {
+  const failures: Attempt[] = [];
+  const attempts: Promise<void>[] = [];
+  const losers = new AbortController();
+  const cancel = AbortSignal.any([signal, losers.signal]);
+  let winner: Deno.TcpConn | undefined;
+  let next = 0;
+  let wakeUp: () => void = () => {};
+  let delay: ReturnType<typeof setTimeout> | undefined;
+
+  const start = (address: string): Promise<void> =>
+    Deno.connect({ hostname: address, port, transport: "tcp", signal: cancel })
+      .then((conn) => {
+        if (winner === undefined && !cancel.aborted) {
+          winner = conn;
+          losers.abort();
+        } else {
+          conn.close();
+        }
+      }, (error) => {
+        failures.push({ address, error });
+      })
+      .finally(() => wakeUp());
+
+  const onAbort = () => wakeUp();
+  cancel.addEventListener("abort", onAbort);
+  try {
+    while (winner === undefined && !cancel.aborted) {
+      const settled = failures.length;
+      const running = attempts.length - settled;
+      if (next < addresses.length) {
+        attempts.push(start(addresses[next++]));
+      } else if (running === 0) {
+        break;
+      }
+      await new Promise<void>((resolve) => {
+        wakeUp = resolve;
+        if (next < addresses.length) delay = setTimeout(resolve, attemptDelay);
+      });
+      clearTimeout(delay);
+      // An attempt that failed since the last turn lets the next one start
+      // without waiting for the delay, as RFC 8305 section 5 asks.
+    }
+  } finally {
+    cancel.removeEventListener("abort", onAbort);
+    losers.abort();
+    await Promise.allSettled(attempts);
+  }
+  if (winner !== undefined) return winner;
+  if (signal.aborted) throw signal.reason;
+  return failures;
+}
+
+/**
+ * Connects to a TCP server, trying every address of the host: the addresses
+ * come in the system resolver's order (`getaddrinfo()`, through
+ * {@linkcode lookupHost}), the two families interleaved, and the attempts
+ * race as RFC 8305 describes: the next address starts when the previous one
+ * fails or has not answered within `attemptDelay`, and the first connection
+ * wins while the others are cancelled and closed.
+ *
+ * `Deno.connect` tries only the first address of a name (or, with
+ * `autoSelectFamily`, without an overall deadline or a report of each
+ * address); this function adds both and takes an injectable resolver.
+ *
+ * @param options The host, the port, and the limits.
+ * @returns The connection, with `noDelay` and `keepAlive` applied.
+ * @throws {TypeError} If an option has the wrong type.
+ * @throws {RangeError} If the port is invalid or the hostname empty.
+ * @throws {Deno.errors.TimedOut} If no address answers within `timeout`.
+ * @throws {AggregateError} If every address of a host with several fails;
+ * `errors` holds one error per address, its message naming the address.
+ * @throws {Deno.errors.ConnectionRefused} (or another `Deno.errors` class)
+ * If the one address of the host fails; without net permission the message
+ * names the flag, such as `--allow-net=127.0.0.1:5432`.
+ *
+ * @example Connect with a deadline
+ * ```ts
+ * import { connectTcp } from "@sockets/net/tcp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using conn = await connectTcp({
+ *   hostname: "localhost",
+ *   port: listener.addr.port,
+ *   timeout: 5_000,
+ * });
+ * assertEquals(conn.remoteAddr.port, listener.addr.port);
+ * (await listener.accept()).close();
+ * ```
+ */
+export async function connectTcp(
+  options: ConnectTcpOptions,
+): Promise<Deno.TcpConn> {
+  assertOptions(options);
+  if (options === undefined) {
+    throw new TypeError(
+      'options must be an object such as { hostname: "example.com", port: 80 }, got undefined',
+    );
+  }
+  const {
+    hostname: rawHostname = DEFAULT_CONNECT_HOSTNAME,
+    port: rawPort,
+    defaultPort,
+    timeout,
+    signal,
+    attemptDelay = DEFAULT_ATTEMPT_DELAY_MS,
+    noDelay = true,
+    keepAlive = false,
+    resolve = lookupHost,
+  } = options;
+  const hostname = assertHostname(rawHostname, "options.hostname");
+  if (rawPort === undefined) {
+    throw new TypeError(
+      'options.port is required: a number, a numeric string or a service name such as "http"',
+    );
+  }
+  const port = resolvePort(rawPort, { defaultPort, protocol: "tcp" });
+  assertMilliseconds(timeout, "options.timeout");
+  assertMilliseconds(attemptDelay, "options.attemptDelay");
+  assertSignal(signal, "options.signal");
+  assertBoolean(noDelay, "options.noDelay");
+  assertBoolean(keepAlive, "options.keepAlive");
+  assertFunction(
+    resolve,
+    "options.resolve",
+    "(hostname, { signal }) => Promise<string[]>",
+  );
+
+  const target = joinHostPort(hostname, port);
+  const deadline = new AbortController();
+  const timer = timeout === undefined ? undefined : setTimeout(
+    () =>
+      deadline.abort(
+        new Deno.errors.TimedOut(
+          `connect tcp ${target}: no connection within ${timeout} ms; raise the timeout or check that the host is up`,
+        ),
+      ),
+    timeout,
+  );
+  const cancel = signal === undefined
+    ? deadline.signal
+    : AbortSignal.any([signal, deadline.signal]);
+  try {
+    cancel.throwIfAborted();
+    const addresses = await abortable(
+      resolve(hostname, { signal: cancel }),
+      cancel,
+    );
+    if (!Array.isArray(addresses) || addresses.length === 0) {
+      throw new Deno.errors.NotFound(
+        `connect tcp ${target}: the resolver returned no address for ${
+          show(hostname)
+        }`,
+      );
+    }
+    const result = await race(
+      interleaveFamilies(addresses),
+      port,
+      attemptDelay,
+      cancel,
+    );
+    if (!Array.isArray(result)) {
+      tuneConnection(result, noDelay, keepAlive);
+      return result;
+    }
+    const errors = result.map(({ address, error }) =>
+      annotate(error, {
+        op: "connect",
+        network: "tcp",
+        address: joinHostPort(address, port),
+        port,
+      })
+    );
+    if (errors.length === 1) throw errors[0];
+    throw new AggregateError(
+      errors,
+      `connect tcp ${target}: every address failed: ${
+        errors.map(describe).join("; ")
+      }`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,389 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertNotEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { connectTcp, type Resolver, serveTcp } from "../tcp.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function hello(conn: Deno.Conn): Promise<number> {
+  return conn.write(encoder.encode("Hello World\n"));
+}
+
+async function readToEnd(conn: Deno.Conn): Promise<string> {
+  return await new Response(conn.readable).text();
+}
+
+/** A resolver that answers with fixed addresses, as /etc/hosts cannot here. */
+function fixedResolver(...addresses: string[]): Resolver {
+  return () => Promise.resolve(addresses);
+}
+
+/** A port on which nothing listens: bound, then released. */
+function closedPort(hostname: string): number {
+  const listener = Deno.listen({ hostname, port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/**
+ * A listener whose backlog is full, so that a connect to it hangs: the kernel
+ * drops its SYN, as it does for a host that does not answer.
+ */
+async function unresponsive(
+  hostname: string,
+  port = 0,
+): Promise<{ port: number } & Disposable> {
+  const listener = Deno.listen({ hostname, port, tcpBacklog: 1 });
+  const queued: Deno.Conn[] = [];
+  const BACKLOG_FILL_ATTEMPTS = 8;
+  for (let i = 0; i < BACKLOG_FILL_ATTEMPTS; i++) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 200);
+    try {
+      queued.push(
+        await Deno.connect({
+          hostname,
+          port: listener.addr.port,
+          signal: controller.signal,
+        }),
+      );
+    } catch {
+      break;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return {
+    port: listener.addr.port,
+    [Symbol.dispose]() {
+      for (const conn of queued) conn.close();
+      listener.close();
+    },
+  };
+}
+
+Deno.test("serveTcp() listens on port 0 and reports the real port", async () => {
+  await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
+  assertEquals(server.addr.transport, "tcp");
+  assertEquals(server.addr.hostname, "127.0.0.1");
+  assertNotEquals(server.addr.port, 0);
+  using conn = await Deno.connect({ port: server.addr.port });
+  assertEquals(await readToEnd(conn), "Hello World\n");
+});
+
+Deno.test("serveTcp() takes the port as a numeric string", async () => {
+  await using server = serveTcp({ hostname: "127.0.0.1", port: "0" }, hello);
+  assertNotEquals(server.addr.port, 0);
+});
+
+Deno.test("serveTcp() uses defaultPort for an unknown service name", async () => {
+  const free = closedPort("127.0.0.1");
+  await using server = serveTcp(
+    { hostname: "127.0.0.1", port: "no-such-service", defaultPort: free },
+    hello,
+  );
+  assertEquals(server.addr.port, free);
+});
+
+Deno.test("serveTcp() listens on IPv6 loopback, brackets or not", async () => {
+  for (const hostname of ["::1", "[::1]"]) {
+    await using server = serveTcp({ hostname, port: 0 }, hello);
+    assertEquals(server.addr.hostname, "::1");
+    using conn = await Deno.connect({
+      hostname: "::1",
+      port: server.addr.port,
+    });
+    assertEquals(await readToEnd(conn), "Hello World\n");
+  }
+});
+
+Deno.test("serveTcp() passes engine options through", async () => {
+  const order: string[] = [];
+  await using server = serveTcp(
+    { hostname: "127.0.0.1", port: 0, maxConnections: 1 },
+    async (conn) => {
+      const buffer = new Uint8Array(8);
+      const n = await conn.read(buffer);
+      order.push(decoder.decode(buffer.subarray(0, n ?? 0)));
+      await conn.write(encoder.encode("ok"));
+    },
+  );
+  for (const name of ["a", "b"]) {
+    using conn = await Deno.connect({ port: server.addr.port });
+    await conn.write(encoder.encode(name));
+    assertEquals(await readToEnd(conn), "ok");
+  }
+  assertEquals(order, ["a", "b"]);
+});
+
+Deno.test("serveTcp() applies noDelay, keepAlive and backlog", async () => {
+  await using server = serveTcp(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      noDelay: false,
+      keepAlive: true,
+      backlog: 16,
+    },
+    hello,
+  );
+  using conn = await Deno.connect({ port: server.addr.port });
+  assertEquals(await readToEnd(conn), "Hello World\n");
+});
+
+Deno.test("serveTcp() shares a port between listeners with reusePort", async () => {
+  await using first = serveTcp(
+    { hostname: "127.0.0.1", port: 0, reusePort: true },
+    hello,
+  );
+  await using second = serveTcp(
+    { hostname: "127.0.0.1", port: first.addr.port, reusePort: true },
+    hello,
+  );
+  assertEquals(second.addr.port, first.addr.port);
+});
+
+Deno.test("serveTcp() says which port is in use", async () => {
+  await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
+  const { port } = server.addr;
+  const error = assertThrows(
+    () => serveTcp({ hostname: "127.0.0.1", port }, hello),
+    Deno.errors.AddrInUse,
+  );
+  assertStringIncludes(
+    error.message,
+    `listen tcp 127.0.0.1:${port}: port ${port} is already in use`,
+  );
+  assertInstanceOf(error.cause, Deno.errors.AddrInUse);
+});
+
+Deno.test({
+  name: "serveTcp() names the --allow-net flag when net is denied",
+  permissions: { net: false },
+  fn() {
+    const error = assertThrows(
+      () => serveTcp({ hostname: "127.0.0.1", port: 5432 }, hello),
+      Deno.errors.NotCapable,
+    );
+    assertStringIncludes(error.message, "--allow-net=127.0.0.1:5432");
+    assertInstanceOf(error.cause, Deno.errors.NotCapable);
+  },
+});
+
+Deno.test("serveTcp() rejects bad input, naming the argument and the value", () => {
+  const cases: [unknown, ErrorConstructor | RangeErrorConstructor, string][] = [
+    [{ port: -1 }, RangeError, "-1"],
+    [{ port: 65536 }, RangeError, "65536"],
+    [{ port: 1.5 }, RangeError, "1.5"],
+    [{ port: NaN }, RangeError, "NaN"],
+    [{ port: "" }, RangeError, 'port ""'],
+    [{ port: "no-such-service" }, RangeError, '"no-such-service"'],
+    [{ port: "80x" }, RangeError, '"80x"'],
+    [{ port: true }, TypeError, "true"],
+    [{ hostname: "" }, RangeError, "options.hostname"],
+    [{ hostname: 1 }, TypeError, "options.hostname"],
+    [{ reusePort: "yes" }, TypeError, "options.reusePort"],
+    [{ backlog: 0 }, RangeError, "options.backlog"],
+    [{ maxConnections: 0 }, RangeError, "maxConnections"],
+    [null, TypeError, "options"],
+    [undefined, TypeError, "options"],
+  ];
+  for (const [options, ErrorClass, text] of cases) {
+    const error = assertThrows(
+      () => serveTcp(options as { port: number }, hello),
+      ErrorClass,
+    );
+    assertStringIncludes(error.message, text, Deno.inspect(options));
+  }
+  const error = assertThrows(
+    () => serveTcp({ port: 0 }, "hello" as unknown as () => void),
+    TypeError,
+  );
+  assertStringIncludes(
+    error.message,
+    "handler must be a function",
+  );
+});
+
+Deno.test("connectTcp() connects to a host name", async () => {
+  await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
+  using conn = await connectTcp({
+    hostname: "localhost",
+    port: server.addr.port,
+  });
+  assertEquals(conn.remoteAddr.hostname, "127.0.0.1");
+  assertEquals(await readToEnd(conn), "Hello World\n");
+});
+
+Deno.test("connectTcp() takes the port as a string or a service name", async () => {
+  await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
+  const { port } = server.addr;
+  using byString = await connectTcp({ port: String(port) });
+  assertEquals(await readToEnd(byString), "Hello World\n");
+  using byDefault = await connectTcp({
+    port: "no-such-service",
+    defaultPort: port,
+  });
+  assertEquals(await readToEnd(byDefault), "Hello World\n");
+});
+
+Deno.test("connectTcp() falls back to the next address when one is refused", async () => {
+  await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
+  const { port } = server.addr;
+  using conn = await connectTcp({
+    hostname: "dual-stack.test",
+    port,
+    resolve: fixedResolver("::1", "127.0.0.1"),
+  });
+  assertEquals(conn.remoteAddr.hostname, "127.0.0.1");
+  assertEquals(await readToEnd(conn), "Hello World\n");
+});
+
+Deno.test("connectTcp() races the next address while one hangs", async () => {
+  await using server = serveTcp({ hostname: "::1", port: 0 }, hello);
+  using _stalled = await unresponsive("127.0.0.1", server.addr.port);
+  using conn = await connectTcp({
+    hostname: "dual-stack.test",
+    port: server.addr.port,
+    resolve: fixedResolver("127.0.0.1", "::1"),
+    attemptDelay: 50,
+  });
+  assertEquals(conn.remoteAddr.hostname, "::1");
+  assertEquals(await readToEnd(conn), "Hello World\n");
+});
+
+Deno.test("connectTcp() lists every address and its error when all fail", async () => {
+  const port = closedPort("127.0.0.1");
+  const error = await assertRejects(
+    () =>
+      connectTcp({
+        hostname: "dual-stack.test",
+        port,
+        resolve: fixedResolver("::1", "127.0.0.1"),
+      }),
+    AggregateError,
+  );
+  assertEquals(error.errors.length, 2);
+  assertStringIncludes(error.message, `connect tcp dual-stack.test:${port}`);
+  assertStringIncludes(error.message, `[::1]:${port}`);
+  assertStringIncludes(error.message, `127.0.0.1:${port}`);
+  for (const each of error.errors) {
+    assertInstanceOf(each, Deno.errors.ConnectionRefused);
+    assertInstanceOf(each.cause, Deno.errors.ConnectionRefused);
+  }
+});
+
+Deno.test("connectTcp() reports a refused single address as itself", async () => {
+  const port = closedPort("127.0.0.1");
+  const error = await assertRejects(
+    () => connectTcp({ hostname: "127.0.0.1", port }),
+    Deno.errors.ConnectionRefused,
+  );
+  assertStringIncludes(
+    error.message,
+    `connect tcp 127.0.0.1:${port}: connection refused`,
+  );
+});
+
+Deno.test("connectTcp() gives up at the overall timeout", async () => {
+  using stalled = await unresponsive("127.0.0.1");
+  const error = await assertRejects(
+    () => connectTcp({ port: stalled.port, timeout: 100 }),
+    Deno.errors.TimedOut,
+  );
+  assertStringIncludes(error.message, `127.0.0.1:${stalled.port}`);
+  assertStringIncludes(error.message, "100 ms");
+});
+
+Deno.test("connectTcp() counts the lookup in the timeout", async () => {
+  const hanging: Resolver = () => new Promise(() => {});
+  await assertRejects(
+    () =>
+      connectTcp({
+        hostname: "slow.test",
+        port: 80,
+        timeout: 50,
+        resolve: hanging,
+      }),
+    Deno.errors.TimedOut,
+  );
+});
+
+Deno.test("connectTcp() stops when its signal aborts", async () => {
+  using stalled = await unresponsive("127.0.0.1");
+  const controller = new AbortController();
+  const connecting = connectTcp({
+    port: stalled.port,
+    signal: controller.signal,
+  });
+  const reason = new Error("stop");
+  setTimeout(() => controller.abort(reason), 20);
+  assertEquals(await connecting.catch((error) => error), reason);
+
+  const aborted = AbortSignal.abort(reason);
+  assertEquals(
+    await connectTcp({ port: stalled.port, signal: aborted }).catch((e) => e),
+    reason,
+  );
+});
+
+Deno.test("connectTcp() reports a resolver that finds nothing", async () => {
+  const error = await assertRejects(
+    () =>
+      connectTcp({
+        hostname: "empty.test",
+        port: 80,
+        resolve: fixedResolver(),
+      }),
+    Deno.errors.NotFound,
+  );
+  assertStringIncludes(error.message, '"empty.test"');
+});
+
+Deno.test({
+  name: "connectTcp() names the --allow-net flag when net is denied",
+  permissions: { net: false },
+  async fn() {
+    const error = await assertRejects(
+      () => connectTcp({ hostname: "127.0.0.1", port: 5432 }),
+      Deno.errors.NotCapable,
+    );
+    assertStringIncludes(error.message, "--allow-net=127.0.0.1:5432");
+  },
+});
+
+Deno.test("connectTcp() rejects bad input, naming the argument and the value", async () => {
+  const cases: [unknown, ErrorConstructor | RangeErrorConstructor, string][] = [
+    [{}, TypeError, "options.port is required"],
+    [{ port: -1 }, RangeError, "-1"],
+    [{ port: 65536 }, RangeError, "65536"],
+    [{ port: 1.5 }, RangeError, "1.5"],
+    [{ port: NaN }, RangeError, "NaN"],
+    [{ port: "" }, RangeError, 'port ""'],
+    [{ port: "no-such-service" }, RangeError, '"no-such-service"'],
+    [{ port: 80, hostname: "" }, RangeError, "options.hostname"],
+    [{ port: 80, timeout: -1 }, RangeError, "options.timeout"],
+    [{ port: 80, timeout: "1s" }, TypeError, "options.timeout"],
+    [{ port: 80, signal: {} }, TypeError, "options.signal"],
+    [{ port: 80, resolve: "dns" }, TypeError, "options.resolve"],
+    [{ port: 80, noDelay: 1 }, TypeError, "options.noDelay"],
+    [null, TypeError, "options"],
+    [undefined, TypeError, "options"],
+  ];
+  for (const [options, ErrorClass, text] of cases) {
+    const error = await assertRejects(
+      () => connectTcp(options as { port: number }),
+      ErrorClass,
+    );
+    assertStringIncludes(error.message, text, Deno.inspect(options));
+  }
+  assert(true);
+});
