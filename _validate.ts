@@ -24,8 +24,15 @@ export function assertFunction(
   }
 }
 
-/** Throws unless `value` is undefined or a number of milliseconds, 0 or more and finite. */
-export function assertMilliseconds(value: unknown, name: string): void {
+/**
+ * Throws unless `value` is undefined or a number of milliseconds, 0 or more
+ * and finite. `whenOmitted` tells the reader what leaving the option out does.
+ */
+export function assertMilliseconds(
+  value: unknown,
+  name: string,
+  whenOmitted = "leave it out for no limit",
+): void {
   if (value === undefined) return;
   if (typeof value !== "number") {
     throw new TypeError(
@@ -34,7 +41,7 @@ export function assertMilliseconds(value: unknown, name: string): void {
   }
   if (!(value >= 0 && Number.isFinite(value))) {
     throw new RangeError(
-      `${name} must be a finite number of milliseconds, 0 or more, got ${value}; leave it out for no limit`,
+      `${name} must be a finite number of milliseconds, 0 or more, got ${value}; ${whenOmitted}`,
     );
   }
 }

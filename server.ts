@@ -658,7 +658,11 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
   }
   assertTimerDelay(options.idleTimeout, "options.idleTimeout", "leave it out");
   if (options.shutdownTimeout !== Infinity) {
-    assertMilliseconds(options.shutdownTimeout, "options.shutdownTimeout");
+    assertMilliseconds(
+      options.shutdownTimeout,
+      "options.shutdownTimeout",
+      "leave it out for the default of 10 s, or pass Infinity for no deadline",
+    );
     assertTimerDelay(
       options.shutdownTimeout,
       "options.shutdownTimeout",

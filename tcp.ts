@@ -458,7 +458,11 @@ export async function connectTcp(
   }
   const port = resolvePort(rawPort, { defaultPort, protocol: "tcp" });
   assertMilliseconds(timeout, "options.timeout");
-  assertMilliseconds(attemptDelay, "options.attemptDelay");
+  assertMilliseconds(
+    attemptDelay,
+    "options.attemptDelay",
+    "leave it out for the 250 ms of RFC 8305",
+  );
   assertSignal(signal, "options.signal");
   assertBoolean(noDelay, "options.noDelay");
   assertBoolean(keepAlive, "options.keepAlive");
