@@ -1,0 +1,111 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assertFlagsNeeded, runExample, startExample } from "./_examples.ts";
+
+/** A client no one here wrote: Python's socket module, reading to EOF. */
+const PYTHON_CLIENT = `
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
+    s.sendall(sys.argv[2].encode())
+    s.shutdown(socket.SHUT_WR)
+    chunks = []
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+sys.stdout.write(b"".join(chunks).decode())
+`;
+
+async function python(port: number, send = ""): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command("python3", {
+    args: ["-c", PYTHON_CLIENT, String(port), send],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(code, 0, new TextDecoder().decode(stderr));
+  return new TextDecoder().decode(stdout);
+}
+
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close();
+  return listener.addr.port;
+}
+
+Deno.test("examples/tcp_hello_server.ts greets Deno and Python clients", async () => {
+  await using server = await startExample("tcp_hello_server.ts", [
+    "--port",
+    "0",
+  ]);
+  assert(server.address.startsWith("127.0.0.1:"), server.address);
+  using conn = await Deno.connect({ port: server.port });
+  assertEquals(await new Response(conn.readable).text(), "Hello World\n");
+  assertEquals(await python(server.port), "Hello World\n");
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+});
+
+Deno.test("examples/tcp_hello_server.ts falls back to port 5432 for the hello service", async () => {
+  const { code, stderr } = await runExample("tcp_hello_server.ts", [], {
+    flags: [],
+  });
+  assertEquals(code, 1);
+  assertStringIncludes(stderr, "--allow-net=127.0.0.1:5432");
+});
+
+Deno.test("examples/tcp_echo_server.ts echoes to the echo client and to Python", async () => {
+  await using server = await startExample("tcp_echo_server.ts", [
+    "--port",
+    "0",
+    "--max-connections",
+    "1",
+    "--idle-timeout",
+    "10000",
+  ]);
+  const text = "hello\nworld\n".repeat(1000);
+  const client = await runExample("tcp_echo_client.ts", [
+    "--port",
+    String(server.port),
+  ], { stdin: text });
+  assertEquals(client.code, 0, client.stderr);
+  assertEquals(client.stdout, text);
+  assertEquals(
+    await python(server.port, "ping from python"),
+    "ping from python",
+  );
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+});
+
+Deno.test("examples/tcp_echo_client.ts explains a refused connection", async () => {
+  const port = closedPort();
+  const { code, stderr } = await runExample("tcp_echo_client.ts", [
+    "--port",
+    String(port),
+  ], { stdin: "" });
+  assertEquals(code, 1);
+  assertStringIncludes(
+    stderr,
+    `connect tcp 127.0.0.1:${port}: connection refused`,
+  );
+});
+
+Deno.test("examples/tcp_*.ts need every flag of their header", async () => {
+  await assertFlagsNeeded("tcp_hello_server.ts", ["--port", "0"]);
+  await assertFlagsNeeded("tcp_echo_server.ts", ["--port", "0"]);
+  await assertFlagsNeeded("tcp_echo_client.ts", [
+    "--port",
+    String(closedPort()),
+  ], {
+    stdin: "",
+  });
+});
+
+Deno.test("examples/tcp_echo_client.ts names the exact --allow-net flag", async () => {
+  const { code, stderr } = await runExample("tcp_echo_client.ts", [
+    "--port",
+    "7007",
+  ], { flags: [], stdin: "" });
+  assertEquals(code, 1);
+  assertStringIncludes(stderr, "--allow-net=127.0.0.1:7007");
+});
