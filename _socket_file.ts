@@ -1,0 +1,396 @@
+// The life of a Unix socket file: checks before bind (length, permissions,
+// what is already at the path), binding without ever exposing a wider mode,
+// and removal on close that spares a file this process did not create.
+//
+// Deno 2.9 facts this file is built around (checked by experiment):
+// - closing a `Deno.listen({ transport: "unix" })` listener unlinks the path it
+//   was bound to, whatever file is there by then, even a newer server's socket
+//   or a regular file;
+// - closing a `Deno.listenDatagram({ transport: "unixpacket" })` socket leaves
+//   its file behind;
+// - connecting to a socket file that no process listens on fails with
+//   ConnectionRefused; to a live datagram socket, with "protocol wrong type";
+//   to a regular file, also with ConnectionRefused (hence the `lstat` first);
+// - binding or connecting needs `--allow-net=unix:PATH` besides read and write
+//   permission, granted for exact absolute paths only (no prefixes, no
+//   wildcards): a socket's path must be known in advance to be granted.
+
+import { annotate, type Network } from "./_errors.ts";
+import { show } from "./_validate.ts";
+
+/** `sun_path` holds 108 bytes on Linux, one of them the terminating NUL (unix(7)). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * How long the stale-file probe waits for a connect. A connect to a live
+ * socket completes at once unless its backlog is full, and a full backlog
+ * means a live server, so a probe that times out counts as "answered".
+ */
+const STALE_PROBE_TIMEOUT_MS = 1_000;
+
+/** Only the owner may enter the private directory (the 0700 of mkdtemp(3)). */
+const PRIVATE_DIR_MODE = 0o700;
+
+/** What identifies the file we created: device and inode, as `stat(2)` gives them. */
+export interface FileIdentity {
+  /** Device number of the file system. */
+  dev: number;
+  /** Inode number. */
+  ino: number;
+}
+
+/** Where and what, for error messages. */
+export interface SocketFileContext {
+  /** The verb: `listen`, `connect`, ... */
+  op: string;
+  /** The transport. */
+  network: Network;
+}
+
+const encoder = new TextEncoder();
+
+/** Throws unless `path` is a usable socket path: a string of 1 to 107 bytes without NUL. */
+export function assertSocketPath(
+  path: unknown,
+  name: string,
+): asserts path is string {
+  if (typeof path !== "string") {
+    throw new TypeError(
+      `${name} must be a socket file path such as "/tmp/app.sock", got ${
+        show(path)
+      }`,
+    );
+  }
+  if (path === "") {
+    throw new RangeError(
+      `${name} must not be empty: give a socket file path such as "/tmp/app.sock"`,
+    );
+  }
+  if (path.includes("\0")) {
+    throw new RangeError(
+      `${name} must not contain NUL characters, got ${show(path)}`,
+    );
+  }
+  const bytes = encoder.encode(path).length;
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new RangeError(
+      `${name} is ${bytes} bytes long, but a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES} (sun_path): choose a shorter path, such as one in /tmp or in $XDG_RUNTIME_DIR, or a relative one`,
+    );
+  }
+}
+
+/** The directory part of `path`, as `dirname(1)`. */
+export function directoryOf(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  if (slash === -1) return ".";
+  if (slash === 0) return "/";
+  return trimmed.slice(0, slash);
+}
+
+/** A permission that an operation on a socket file needs. */
+export interface PathPermission {
+  /** `read`, `write`, or `net` (for the socket itself, `--allow-net=unix:PATH`). */
+  name: "read" | "write" | "net";
+  /** The path it is needed for. */
+  path: string;
+}
+
+function granted({ name, path }: PathPermission): boolean {
+  try {
+    const descriptor: Deno.PermissionDescriptor = name === "net"
+      ? { name, host: `unix:${path}` }
+      : { name, path };
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    // Deno takes only absolute `unix:` paths; for a relative one, let the
+    // operation itself ask, and name the flag then.
+    return true;
+  }
+}
+
+function flagValue({ name, path }: PathPermission): string {
+  return name === "net" ? `unix:${path}` : path;
+}
+
+/**
+ * Throws `NotCapable` naming every missing `--allow-read=PATH` /
+ * `--allow-write=PATH` / `--allow-net=unix:PATH` flag at once, instead of one per failed attempt.
+ * Permissions are queried, never requested: a prompt would stall a server
+ * while it starts.
+ */
+export function requirePermissions(
+  context: SocketFileContext & { address: string },
+  permissions: PathPermission[],
+): void {
+  const missing = permissions.filter((permission) => !granted(permission));
+  if (missing.length === 0) return;
+  const flags = (["read", "write", "net"] as const).flatMap((kind) => {
+    const values = missing.filter(({ name }) => name === kind).map(flagValue);
+    return values.length === 0 ? [] : [`--allow-${kind}=${values.join(",")}`];
+  });
+  throw new Deno.errors.NotCapable(
+    `${context.op} ${context.network} ${context.address}: permission denied; run again with ${
+      flags.join(" ")
+    }`,
+  );
+}
+
+/** `lstat`, or `undefined` when nothing is at the path. */
+function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+function kindOf(info: Deno.FileInfo): string {
+  if (info.isFile) return "a regular file";
+  if (info.isDirectory) return "a directory";
+  if (info.isSymlink) return "a symbolic link";
+  return "not a socket";
+}
+
+/** Resolves to true when a server accepts (or cannot yet accept) a connection at `path`. */
+async function answers(path: string): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), STALE_PROBE_TIMEOUT_MS);
+  });
+  const connecting = Deno.connect({ transport: "unix", path });
+  try {
+    const result = await Promise.race([connecting, timedOut]);
+    if (result === "timeout") {
+      connecting.then((conn) => conn.close(), () => {});
+      return true;
+    }
+    result.close();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused) return false;
+    // Gone meanwhile: nobody answers, and there is nothing left to remove.
+    if (error instanceof Deno.errors.NotFound) return false;
+    // "Protocol wrong type" and the like: a live socket of another type.
+    return true;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Clears the way for a bind at `path`: nothing there is fine; a socket that
+ * no server answers is removed when `removeStale` is set; a live socket, or
+ * anything that is not a socket, is an error and is left untouched.
+ */
+export async function clearStaleSocket(
+  path: string,
+  removeStale: boolean,
+  context: SocketFileContext,
+): Promise<void> {
+  const prefix = `${context.op} ${context.network} ${path}`;
+  const before = lstatOrUndefined(path);
+  if (before === undefined) return;
+  if (!before.isSocket) {
+    throw new Deno.errors.AlreadyExists(
+      `${prefix}: the path is ${
+        kindOf(before)
+      }, not a socket, and was left untouched; choose another path, or remove it yourself if it is not needed`,
+    );
+  }
+  if (await answers(path)) {
+    throw new Deno.errors.AddrInUse(
+      `${prefix}: a live server owns this socket file (it accepted a connection); stop that server or choose another path`,
+    );
+  }
+  if (!removeStale) {
+    throw new Deno.errors.AddrInUse(
+      `${prefix}: a stale socket file (no server answers) is in the way; remove it, or leave removeStale at its default (true)`,
+    );
+  }
+  // Remove only the file that was probed: a server that replaced it since
+  // then keeps its socket.
+  const now = lstatOrUndefined(path);
+  if (now === undefined) return;
+  if (!sameFile(now, identityOf(before))) {
+    throw new Deno.errors.AddrInUse(
+      `${prefix}: the socket file was replaced while it was checked; another server may be starting at this path`,
+    );
+  }
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw annotate(error, { ...context, address: path });
+    }
+  }
+}
+
+/** The identity of `info`. */
+export function identityOf(info: Deno.FileInfo): FileIdentity {
+  return { dev: info.dev, ino: info.ino ?? -1 };
+}
+
+function sameFile(info: Deno.FileInfo, identity: FileIdentity): boolean {
+  return info.dev === identity.dev && info.ino === identity.ino;
+}
+
+/** The identity of the file now at `path`, for the same-inode rule on close. */
+export function identityAt(path: string): FileIdentity {
+  return identityOf(Deno.lstatSync(path));
+}
+
+/**
+ * Removes the socket file at `path` if it is still the one identified by
+ * `identity`: a newer server's socket, or any other file put there since,
+ * survives. Best effort, as close must not fail: a file that is gone or
+ * that cannot be removed is left as it is.
+ */
+export function removeIfSame(path: string, identity: FileIdentity): void {
+  try {
+    const info = lstatOrUndefined(path);
+    if (info !== undefined && info.isSocket && sameFile(info, identity)) {
+      Deno.removeSync(path);
+    }
+  } catch {
+    // Close must not fail because the file could not be removed.
+  }
+}
+
+/** The name of a path's last component. */
+function baseOf(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
+}
+
+/** Where a stream server binds before its socket is linked into place. */
+export interface PrivatePaths {
+  /** The private directory: `.NAME` next to the socket path `DIR/NAME`. */
+  dir: string;
+  /** The socket inside it. */
+  socket: string;
+}
+
+/**
+ * The private paths of the socket path `DIR/NAME`: `DIR/.NAME/s`. They are
+ * fixed, not random, because Deno grants `--allow-net=unix:PATH` for exact
+ * paths only, so a server's bind path must be known to grant it.
+ */
+export function privatePathsOf(path: string): PrivatePaths {
+  const dir = `${directoryOf(path)}/.${baseOf(path)}`;
+  return { dir, socket: `${dir}/s` };
+}
+
+/**
+ * Creates the private directory; only the owner can enter it. One that a
+ * crashed start left behind (empty, or holding a stale socket) is cleared
+ * when `removeStale` is set; one in use by a server starting right now, or
+ * holding anything else, is an error.
+ */
+async function makePrivateDirectory(
+  paths: PrivatePaths,
+  removeStale: boolean,
+  prefix: string,
+): Promise<void> {
+  try {
+    // mkdir's mode is narrowed by the umask, never widened: it is never
+    // more than 0700, and chmod restores the owner bits a strict umask took.
+    Deno.mkdirSync(paths.dir, { mode: PRIVATE_DIR_MODE });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    const info = Deno.lstatSync(paths.dir);
+    const leftover = info.isDirectory
+      ? lstatOrUndefined(paths.socket)
+      : undefined;
+    if (
+      !info.isDirectory || (leftover !== undefined && !leftover.isSocket)
+    ) {
+      throw new Deno.errors.AlreadyExists(
+        `${prefix}: ${paths.dir}, where the server binds before its socket is put in place, is in the way and was left untouched; remove it if it is not needed`,
+      );
+    }
+    if (leftover !== undefined && await answers(paths.socket)) {
+      throw new Deno.errors.AddrInUse(
+        `${prefix}: another server is starting at this path right now; stop it or choose another path`,
+      );
+    }
+    if (!removeStale) {
+      throw new Deno.errors.AddrInUse(
+        `${prefix}: ${paths.dir} is left over from a server that crashed while starting; remove it, or leave removeStale at its default (true)`,
+      );
+    }
+    if (leftover !== undefined) Deno.removeSync(paths.socket);
+    Deno.removeSync(paths.dir);
+    Deno.mkdirSync(paths.dir, { mode: PRIVATE_DIR_MODE });
+  }
+  Deno.chmodSync(paths.dir, PRIVATE_DIR_MODE);
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Cleanup after a failure: the original error is the one to report.
+  }
+}
+
+/** A stream listener bound at its final path, with the identity of its file. */
+export interface PlacedListener {
+  /** The listener; its own idea of its path is the private one. */
+  listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  /** The socket file now at the final path. */
+  identity: FileIdentity;
+}
+
+/**
+ * Binds a stream socket in a private directory (mode 0700) next to `path`,
+ * sets its mode there, then hard-links it to `path` and removes the private
+ * name and directory. Nobody can reach the socket before its mode is set (the
+ * directory keeps them out), `link(2)` fails rather than replace a file that
+ * appeared at `path` meanwhile, and since the listener was bound to the
+ * private name, Deno's unlink-on-close hits that name and never `path`.
+ */
+export async function listenPrivately(
+  path: string,
+  mode: number | undefined,
+  removeStale: boolean,
+  context: SocketFileContext,
+): Promise<PlacedListener> {
+  const { dir: privateDir, socket: privatePath } = privatePathsOf(path);
+  try {
+    await makePrivateDirectory(
+      { dir: privateDir, socket: privatePath },
+      removeStale,
+      `${context.op} ${context.network} ${path}`,
+    );
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.AddrInUse ||
+      error instanceof Deno.errors.AlreadyExists
+    ) throw error;
+    throw annotate(error, { ...context, address: path });
+  }
+  let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr> | undefined;
+  try {
+    listener = Deno.listen({ transport: "unix", path: privatePath });
+    if (mode !== undefined) Deno.chmodSync(privatePath, mode);
+    // Identify the file while it is in the private directory, where no one
+    // else can swap it.
+    const identity = identityAt(privatePath);
+    Deno.linkSync(privatePath, path);
+    return { listener, identity };
+  } catch (error) {
+    listener?.close();
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new Deno.errors.AddrInUse(
+        `${context.op} ${context.network} ${path}: another file appeared at this path while the server started; stop the process that created it or choose another path`,
+        { cause: error },
+      );
+    }
+    throw annotate(error, { ...context, address: path });
+  } finally {
+    removeQuietly(privatePath);
+    removeQuietly(privateDir);
+  }
+}

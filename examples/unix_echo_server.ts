@@ -1,0 +1,105 @@
+// deno run --allow-read=/tmp/sockets-net --allow-write=/tmp/sockets-net --allow-net=unix:/tmp/sockets-net/echo.sock,unix:/tmp/sockets-net/.echo.sock/s examples/unix_echo_server.ts
+/**
+ * An echo server on a Unix socket: every byte a client sends comes back,
+ * until the client closes its side. A stale socket file left by a crashed
+ * run is replaced; the file is removed again when the server stops.
+ *
+ * The server binds at `DIR/.NAME/s` before it links its socket into place
+ * at `DIR/NAME` (see `@sockets/net/unix`), hence the second `unix:` path in
+ * the permissions; another `--path` needs its own pair.
+ *
+ * Try it with `nc -U /tmp/sockets-net/echo.sock`, or with
+ * `examples/unix_client.ts`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { copy } from "@sockets/net/io";
+import { serveUnix } from "@sockets/net/unix";
+
+/** A directory of its own, so that the permissions name it and nothing more. */
+const DEFAULT_PATH = "/tmp/sockets-net/echo.sock";
+
+const USAGE = `Usage: unix_echo_server.ts [options]
+
+Sends every byte back to the client that sent it, over a Unix socket.
+
+  --path PATH              socket file (default ${DEFAULT_PATH})
+  --mode MODE              octal permission bits of the socket, e.g. 600
+  --max-connections N      clients served at once; 1 serves one at a time
+  --idle-timeout MS        close a client silent for this long
+  --help                   show this help`;
+
+function optionalNumber(
+  text: string | undefined,
+  name: string,
+  radix = 10,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const value = radix === 8 ? parseInt(text, 8) : Number(text);
+  if (text.trim() === "" || Number.isNaN(value)) {
+    throw new TypeError(`--${name} must be a number, got "${text}"`);
+  }
+  return value;
+}
+
+/** Creates the socket's directory (owner only) when it is missing. */
+async function makeDirectoryOf(path: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  if (slash <= 0) return;
+  const directory = path.slice(0, slash);
+  try {
+    await Deno.mkdir(directory, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new Error(
+        `cannot create ${directory}: permission denied; run again with --allow-write=${directory}`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function main(args: string[]): Promise<void> {
+  const flags = parseArgs(args, {
+    string: ["path", "mode", "max-connections", "idle-timeout"],
+    boolean: ["help"],
+    default: { path: DEFAULT_PATH },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return;
+  }
+  await makeDirectoryOf(flags.path);
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  Deno.addSignalListener("SIGINT", stop);
+  try {
+    const server = await serveUnix({
+      path: flags.path,
+      mode: optionalNumber(flags.mode, "mode", 8),
+      maxConnections: optionalNumber(
+        flags["max-connections"],
+        "max-connections",
+      ),
+      idleTimeout: optionalNumber(flags["idle-timeout"], "idle-timeout"),
+      signal: controller.signal,
+      onError: (error) =>
+        console.error(error instanceof Error ? error.message : error),
+    }, (conn) => copy(conn, conn));
+    console.log(`listening on ${server.addr.path}`);
+    await server.finished;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    Deno.exit(1);
+  }
+}
