@@ -17,6 +17,7 @@ import {
   type UdpServer,
   type UdpSocket,
 } from "../udp.ts";
+import { isMissing } from "./_tools.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -871,29 +872,8 @@ data, peer = s.recvfrom(65535)
 print(data.decode(), peer[1] == int(sys.argv[1]))
 `;
 
-async function hasCommand(name: string): Promise<boolean> {
-  try {
-    await new Deno.Command(name, {
-      args: ["-V"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const hasPython = await hasCommand("python3");
-const hasSocat = await hasCommand("socat");
-if (!hasPython) {
-  console.log("python3 not found: the Python interop tests are ignored");
-}
-if (!hasSocat) {
-  console.log(
-    "socat not found (apt-get install socat): the socat interop test is ignored",
-  );
-}
+const hasPython = !(await isMissing("python3"));
+const hasSocat = !(await isMissing("socat"));
 
 for (const hostname of ["127.0.0.1", "::1"]) {
   Deno.test({
