@@ -12,9 +12,11 @@ import {
   listenUnixDatagram,
   serveUnix,
 } from "../unix.ts";
+import { isMissing } from "./_tools.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const pythonMissing = await isMissing("python3");
 
 /** Longer than any test needs; a hung test fails instead of hanging. */
 const TEST_TIMEOUT_MS = 10_000;
@@ -759,23 +761,30 @@ async function run(command: string, args: string[]): Promise<string> {
   return decoder.decode(stdout);
 }
 
-Deno.test("serveUnix() echoes to Python's socket module", async () => {
-  await using dir = await tempDir();
-  const path = dir.file("py.sock");
-  await using _server = await serveUnix({ path, mode: 0o600 }, echo);
-  assertEquals(
-    await run("python3", ["-c", PYTHON_STREAM_CLIENT, path, "from python"]),
-    "from python",
-  );
+Deno.test({
+  name: "serveUnix() echoes to Python's socket module",
+  ignore: pythonMissing,
+  async fn() {
+    await using dir = await tempDir();
+    const path = dir.file("py.sock");
+    await using _server = await serveUnix({ path, mode: 0o600 }, echo);
+    assertEquals(
+      await run("python3", ["-c", PYTHON_STREAM_CLIENT, path, "from python"]),
+      "from python",
+    );
+  },
 });
 
-Deno.test("connectUnix() talks to a Python AF_UNIX server", async () => {
-  await using dir = await tempDir();
-  const path = dir.file("pyserver.sock");
-  const server = new Deno.Command("python3", {
-    args: [
-      "-c",
-      `
+Deno.test({
+  name: "connectUnix() talks to a Python AF_UNIX server",
+  ignore: pythonMissing,
+  async fn() {
+    await using dir = await tempDir();
+    const path = dir.file("pyserver.sock");
+    const server = new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1])
@@ -791,75 +800,70 @@ while True:
 conn.sendall(data.upper())
 conn.close()
 `,
+        path,
+      ],
+      stdout: "piped",
+    }).spawn();
+    // Wait for "ready", and keep reading to the end: a pipe closed early would
+    // kill the server with EPIPE on its next write.
+    const reader = server.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let output = "";
+    while (!output.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      output += value;
+    }
+    const rest = (async () => {
+      for (let chunk; !(chunk = await reader.read()).done;) {
+        output += chunk.value;
+      }
+    })();
+    using conn = await connectUnix(path, { timeout: TEST_TIMEOUT_MS });
+    await conn.write(encoder.encode("shout"));
+    await conn.closeWrite();
+    assertEquals(await new Response(conn.readable).text(), "SHOUT");
+    assert((await server.status).success);
+    await rest;
+    assertEquals(output, "ready\n");
+  },
+});
+
+Deno.test({
+  name:
+    "listenUnixDatagram() answers Python bound and unbound datagram senders",
+  ignore: pythonMissing,
+  async fn() {
+    await using dir = await tempDir();
+    const path = dir.file("pydgram.sock");
+    await using server = await listenUnixDatagram({ path });
+    const clientPath = dir.file("pyclient.sock");
+    const replying = (async () => {
+      const [data, from] = await server.receive();
+      assertEquals(from, clientPath);
+      await server.send(
+        encoder.encode(decoder.decode(data).toUpperCase()),
+        from!,
+      );
+    })();
+    const output = await run("python3", [
+      "-c",
+      PYTHON_DATAGRAM_CLIENT,
       path,
-    ],
-    stdout: "piped",
-  }).spawn();
-  // Wait for "ready", and keep reading to the end: a pipe closed early would
-  // kill the server with EPIPE on its next write.
-  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let output = "";
-  while (!output.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    output += value;
-  }
-  const rest = (async () => {
-    for (let chunk; !(chunk = await reader.read()).done;) output += chunk.value;
-  })();
-  using conn = await connectUnix(path, { timeout: TEST_TIMEOUT_MS });
-  await conn.write(encoder.encode("shout"));
-  await conn.closeWrite();
-  assertEquals(await new Response(conn.readable).text(), "SHOUT");
-  assert((await server.status).success);
-  await rest;
-  assertEquals(output, "ready\n");
-});
+      clientPath,
+      "datagram",
+    ]);
+    await replying;
+    assertEquals(output, `DATAGRAM\n${path}`);
 
-Deno.test("listenUnixDatagram() answers Python bound and unbound datagram senders", async () => {
-  await using dir = await tempDir();
-  const path = dir.file("pydgram.sock");
-  await using server = await listenUnixDatagram({ path });
-  const clientPath = dir.file("pyclient.sock");
-  const replying = (async () => {
+    await run("python3", ["-c", PYTHON_UNBOUND_SENDER, path, "anonymous"]);
     const [data, from] = await server.receive();
-    assertEquals(from, clientPath);
-    await server.send(
-      encoder.encode(decoder.decode(data).toUpperCase()),
-      from!,
-    );
-  })();
-  const output = await run("python3", [
-    "-c",
-    PYTHON_DATAGRAM_CLIENT,
-    path,
-    clientPath,
-    "datagram",
-  ]);
-  await replying;
-  assertEquals(output, `DATAGRAM\n${path}`);
-
-  await run("python3", ["-c", PYTHON_UNBOUND_SENDER, path, "anonymous"]);
-  const [data, from] = await server.receive();
-  assertEquals(decoder.decode(data), "anonymous");
-  assertEquals(from, null);
+    assertEquals(decoder.decode(data), "anonymous");
+    assertEquals(from, null);
+  },
 });
 
-async function hasSocat(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("socat", { args: ["-V"], stdout: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
-}
-
-const socatMissing = !(await hasSocat());
-if (socatMissing) {
-  console.log(
-    "socat is not installed: the socat interop tests are ignored (apt-get install -y socat)",
-  );
-}
+const socatMissing = await isMissing("socat");
 
 Deno.test({
   name: "serveUnix() echoes to socat UNIX-CONNECT",
