@@ -1,0 +1,179 @@
+// deno run --unstable-net --allow-read=/tmp/sockets-net-demo --allow-write=/tmp/sockets-net-demo --allow-net=127.0.0.1,[::1],unix:/tmp/sockets-net-demo/echo.sock,unix:/tmp/sockets-net-demo/.echo.sock/s,unix:/tmp/sockets-net-demo/time.sock,unix:/tmp/sockets-net-demo/client.sock examples/demo.ts
+/**
+ * A tour of the module in a few seconds: each server starts on a free port,
+ * its client talks to it, and the demo prints what went over the wire.
+ *
+ * Unix sockets live in `/tmp/sockets-net-demo`, which the demo creates (mode 0700)
+ * and removes; Deno grants Unix socket paths one by one, hence the list of
+ * `unix:` paths in the permissions.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { copy, lines, writeAll } from "@sockets/net/io";
+import { connectTcp, serveTcp } from "@sockets/net/tcp";
+import { connectUdp, requestUdp, serveUdp } from "@sockets/net/udp";
+import { connectUnix, listenUnixDatagram, serveUnix } from "@sockets/net/unix";
+
+/** Where the Unix sockets go: fixed, so that the permissions can name it. */
+const UNIX_DIR = "/tmp/sockets-net-demo";
+
+const USAGE = `Usage: demo.ts
+
+Starts each kind of server on a free loopback port, runs a client against it,
+and prints what happens.`;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function row(label: string, value: string): void {
+  console.log(`  ${label.padEnd(22)} ${value}`);
+}
+
+function show(label: string, text: string): void {
+  row(label, JSON.stringify(text));
+}
+
+async function tcpHello(): Promise<void> {
+  console.log("TCP hello server (the classic first server)");
+  await using server = serveTcp(
+    { hostname: "127.0.0.1", port: 0 },
+    (conn) => writeAll(conn, encoder.encode("Hello World\n")),
+  );
+  row("listening on", `127.0.0.1:${server.addr.port}`);
+  using conn = await connectTcp({ port: server.addr.port });
+  show("client read", await new Response(conn.readable).text());
+}
+
+async function tcpEcho(): Promise<void> {
+  console.log("TCP echo server, iterative (maxConnections: 1)");
+  await using server = serveTcp(
+    { hostname: "127.0.0.1", port: 0, maxConnections: 1 },
+    (conn) => copy(conn, conn),
+  );
+  row("listening on", `127.0.0.1:${server.addr.port}`);
+  for (const message of ["first client", "second client"]) {
+    using conn = await connectTcp({ port: server.addr.port });
+    await writeAll(conn, encoder.encode(`${message}\n`));
+    await conn.closeWrite();
+    for await (const line of lines(conn)) show("echo", line);
+  }
+}
+
+async function tcpEveryAddress(): Promise<void> {
+  console.log("TCP client trying every address (RFC 8305)");
+  await using server = serveTcp(
+    { hostname: "127.0.0.1", port: 0 },
+    (conn) => writeAll(conn, encoder.encode("reached over IPv4\n")),
+  );
+  const addresses = ["::1", "127.0.0.1"];
+  row("resolver answers", addresses.join(", "));
+  using conn = await connectTcp({
+    hostname: "dual-stack.example",
+    port: server.addr.port,
+    resolve: () => Promise.resolve(addresses),
+    timeout: 5_000,
+  });
+  row("::1 refused; connected", conn.remoteAddr.hostname);
+  show("client read", await new Response(conn.readable).text());
+}
+
+async function udpEcho(): Promise<void> {
+  console.log("UDP echo server, connected client (one datagram per send)");
+  await using server = serveUdp(
+    { hostname: "127.0.0.1", port: 0 },
+    (data) => data,
+  );
+  row("listening on", `127.0.0.1:${server.addr.port}`);
+  await using client = await connectUdp({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  for (const message of ["one datagram", "another"]) {
+    await client.send(encoder.encode(message));
+    show("echo", decoder.decode(await client.receive()));
+  }
+}
+
+async function udpRetries(): Promise<void> {
+  console.log("UDP request with retries, to a server that drops the first two");
+  let seen = 0;
+  await using server = serveUdp(
+    { hostname: "127.0.0.1", port: 0 },
+    (data) => ++seen <= 2 ? undefined : data,
+  );
+  row("listening on", `127.0.0.1:${server.addr.port}`);
+  const answer = await requestUdp(
+    encoder.encode("are you there?"),
+    server.addr,
+    {
+      timeout: 100,
+      retries: 4,
+    },
+  );
+  row("requests sent", String(seen));
+  show("answer", decoder.decode(answer));
+}
+
+async function unixEcho(): Promise<void> {
+  console.log("Unix stream echo server, socket mode 0600");
+  const path = `${UNIX_DIR}/echo.sock`;
+  await using _server = await serveUnix(
+    { path, mode: 0o600 },
+    (conn) => copy(conn, conn),
+  );
+  const { mode } = await Deno.stat(path);
+  row("listening on", `${path} (mode ${(mode! & 0o777).toString(8)})`);
+  using conn = await connectUnix(path, { timeout: 5_000 });
+  await writeAll(conn, encoder.encode("over a socket file\n"));
+  await conn.closeWrite();
+  for await (const line of lines(conn)) show("echo", line);
+}
+
+async function unixDatagram(): Promise<void> {
+  console.log("Unix datagram server, answering the sender's path");
+  await using server = await listenUnixDatagram({
+    path: `${UNIX_DIR}/time.sock`,
+  });
+  row("bound to", server.addr.path);
+  await using client = await listenUnixDatagram({
+    path: `${UNIX_DIR}/client.sock`,
+  });
+  await client.send(encoder.encode("what time is it?"), server.addr.path);
+  const [question, from] = await server.receive();
+  row("server got", `${JSON.stringify(decoder.decode(question))} from ${from}`);
+  await server.send(encoder.encode(new Date().toISOString()), from!);
+  const [answer] = await client.receive();
+  show("client got", decoder.decode(answer));
+}
+
+async function main(args: string[]): Promise<void> {
+  const flags = parseArgs(args, { boolean: ["help"] });
+  if (flags.help) {
+    console.log(USAGE);
+    return;
+  }
+  await tcpHello();
+  await tcpEcho();
+  await tcpEveryAddress();
+  await udpEcho();
+  await udpRetries();
+  await Deno.mkdir(UNIX_DIR, { recursive: true, mode: 0o700 });
+  try {
+    await unixEcho();
+    await unixDatagram();
+  } finally {
+    await Deno.remove(UNIX_DIR, { recursive: true });
+  }
+  console.log("done");
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Network programming with sockets for Deno: TCP, UDP and Unix-domain
+ * servers and clients in every classic style, on Deno's own socket types.
+ *
+ * - `@sockets/net/server`: {@linkcode serve}, the one stream-server engine:
+ *   concurrent, iterative (`maxConnections: 1`), idle timeouts, graceful
+ *   shutdown, handlers that fail without taking the server down.
+ * - `@sockets/net/tcp`: {@linkcode serveTcp} and {@linkcode connectTcp}, which
+ *   tries every address of a host under one deadline.
+ * - `@sockets/net/udp`: {@linkcode listenUdp}, {@linkcode connectUdp},
+ *   {@linkcode serveUdp} and {@linkcode requestUdp}, datagrams with their
+ *   boundaries kept, and retries for a transport that loses them.
+ * - `@sockets/net/unix`: {@linkcode serveUnix}, {@linkcode connectUnix},
+ *   {@linkcode listenUnixDatagram} and {@linkcode connectUnixDatagram}, with
+ *   socket files that are created with their mode and never left stale.
+ * - `@sockets/net/io`: {@linkcode writeAll}, {@linkcode readExactly},
+ *   {@linkcode copy}, {@linkcode lines}, {@linkcode frames} and
+ *   {@linkcode writeFrame}, each with explicit limits.
+ * - `@sockets/net/services`: {@linkcode resolvePort}, ports by number or by
+ *   service name with a default, as `getservbyname()`.
+ * - `@sockets/net/resolve`: {@linkcode lookupHost}, every address of a host.
+ *
+ * Errors name what failed, where, and how to fix it, down to the exact
+ * `--allow-net=host:port` flag a denied permission needs.
+ *
+ * @example An echo server and a client
+ * ```ts
+ * import { connectTcp, copy, serveTcp, writeAll } from "@sockets/net";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serveTcp(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   (conn) => copy(conn, conn),
+ * );
+ * using conn = await connectTcp({ port: server.addr.port, timeout: 5_000 });
+ * await writeAll(conn, new TextEncoder().encode("ping"));
+ * await conn.closeWrite();
+ * assertEquals(await new Response(conn.readable).text(), "ping");
+ * ```
+ *
+ * @module
+ */
+
+export * from "./io.ts";
+export * from "./resolve.ts";
+export * from "./server.ts";
+export * from "./services.ts";
+export * from "./tcp.ts";
+export * from "./udp.ts";
+export * from "./unix.ts";
