@@ -84,6 +84,30 @@ Deno.test("examples/tcp_echo_server.ts echoes to the echo client and to Python",
   assertEquals(code, 0, stderr);
 });
 
+Deno.test("examples/tcp_iterative_server.ts serves clients one at a time, in order", async () => {
+  await using server = await startExample("tcp_iterative_server.ts", [
+    "--port",
+    "0",
+  ]);
+  const encoder = new TextEncoder();
+  using first = await Deno.connect({ port: server.port });
+  using second = await Deno.connect({ port: server.port });
+  // The second client speaks first, but waits in the backlog until the
+  // first one, which the server is serving, is done.
+  await second.write(encoder.encode("Bob\n"));
+  await first.write(encoder.encode("Ada\n"));
+  assertEquals(
+    await new Response(first.readable).text(),
+    "hello Ada, you are visitor #1\n",
+  );
+  assertEquals(
+    await new Response(second.readable).text(),
+    "hello Bob, you are visitor #2\n",
+  );
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+});
+
 Deno.test("examples/tcp_echo_client.ts explains a refused connection", async () => {
   const port = closedPort();
   const { code, stderr } = await runExample("tcp_echo_client.ts", [
@@ -100,6 +124,7 @@ Deno.test("examples/tcp_echo_client.ts explains a refused connection", async () 
 Deno.test("examples/tcp_*.ts need every flag of their header", async () => {
   await assertFlagsNeeded("tcp_hello_server.ts", ["--port", "0"]);
   await assertFlagsNeeded("tcp_echo_server.ts", ["--port", "0"]);
+  await assertFlagsNeeded("tcp_iterative_server.ts", ["--port", "0"]);
   await assertFlagsNeeded("tcp_echo_client.ts", [
     "--port",
     String(closedPort()),
