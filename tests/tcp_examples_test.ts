@@ -84,6 +84,28 @@ Deno.test("examples/tcp_echo_server.ts echoes to the echo client and to Python",
   assertEquals(code, 0, stderr);
 });
 
+Deno.test("examples/tcp_hello_client.ts prints the greeting of examples/tcp_hello_server.ts", async () => {
+  await using server = await startExample("tcp_hello_server.ts", [
+    "--port",
+    "0",
+  ]);
+  const client = await runExample("tcp_hello_client.ts", [
+    "--port",
+    String(server.port),
+  ]);
+  assertEquals(client, { code: 0, stdout: "Hello World\n", stderr: "" });
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+});
+
+Deno.test("examples/tcp_hello_client.ts falls back to port 5432 for the hello service", async () => {
+  const { code, stderr } = await runExample("tcp_hello_client.ts", [], {
+    flags: [],
+  });
+  assertEquals(code, 1);
+  assertStringIncludes(stderr, "--allow-net=127.0.0.1:5432");
+});
+
 Deno.test("examples/tcp_iterative_server.ts serves clients one at a time, in order", async () => {
   await using server = await startExample("tcp_iterative_server.ts", [
     "--port",
@@ -125,6 +147,10 @@ Deno.test("examples/tcp_*.ts need every flag of their header", async () => {
   await assertFlagsNeeded("tcp_hello_server.ts", ["--port", "0"]);
   await assertFlagsNeeded("tcp_echo_server.ts", ["--port", "0"]);
   await assertFlagsNeeded("tcp_iterative_server.ts", ["--port", "0"]);
+  await assertFlagsNeeded("tcp_hello_client.ts", [
+    "--port",
+    String(closedPort()),
+  ]);
   await assertFlagsNeeded("tcp_echo_client.ts", [
     "--port",
     String(closedPort()),
