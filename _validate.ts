@@ -1,6 +1,8 @@
 // Argument checks shared by the public functions: each error names the
 // argument, shows the value it got, and says what to pass instead.
 
+import { unbracket } from "./_address.ts";
+
 /** Shows a bad value the way a reader would type it. */
 export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
@@ -75,4 +77,31 @@ export function assertOptions(value: unknown, name = "options"): void {
   if (value !== undefined && (value === null || typeof value !== "object")) {
     throw new TypeError(`${name} must be an object, got ${show(value)}`);
   }
+}
+
+/** An optional flag: `undefined` or a boolean. */
+export function assertBoolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(`${name} must be true or false, got ${show(value)}`);
+  }
+}
+
+/**
+ * A hostname or IP address, not empty; IPv6 brackets are removed, so that
+ * `"[::1]"` works where `"::1"` does.
+ */
+export function assertHostname(hostname: unknown, name: string): string {
+  if (typeof hostname !== "string") {
+    throw new TypeError(
+      `${name} must be a string such as "127.0.0.1" or "example.com", got ${
+        show(hostname)
+      }`,
+    );
+  }
+  if (hostname === "") {
+    throw new RangeError(
+      `${name} must not be empty: give an address such as "127.0.0.1" (or "0.0.0.0" to listen on every address)`,
+    );
+  }
+  return unbracket(hostname);
 }

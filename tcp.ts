@@ -24,10 +24,12 @@
  * @module
  */
 
-import { interleaveFamilies, unbracket } from "./_address.ts";
+import { interleaveFamilies } from "./_address.ts";
 import { annotate, joinHostPort } from "./_errors.ts";
 import {
+  assertBoolean,
   assertFunction,
+  assertHostname,
   assertMilliseconds,
   assertOptions,
   assertSignal,
@@ -166,28 +168,6 @@ const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
 
 /** The hostname of `Deno.connect`. */
 const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
-
-function assertHostname(hostname: unknown, name: string): string {
-  if (typeof hostname !== "string") {
-    throw new TypeError(
-      `${name} must be a string such as "127.0.0.1" or "example.com", got ${
-        show(hostname)
-      }`,
-    );
-  }
-  if (hostname === "") {
-    throw new RangeError(
-      `${name} must not be empty: give an address such as "127.0.0.1" (or "0.0.0.0" to listen on every address)`,
-    );
-  }
-  return unbracket(hostname);
-}
-
-function assertBoolean(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== "boolean") {
-    throw new TypeError(`${name} must be true or false, got ${show(value)}`);
-  }
-}
 
 /** `Deno.listenDatagram` exists only under `--unstable-net`, like `reusePort`. */
 function hasUnstableNet(): boolean {

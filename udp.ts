@@ -52,8 +52,10 @@
 import { type IpFamily, ipFamily, unbracket } from "./_address.ts";
 import { annotate, joinHostPort } from "./_errors.ts";
 import {
+  assertBoolean,
   assertCount,
   assertFunction,
+  assertHostname,
   assertMilliseconds,
   assertOptions,
   assertSignal,
@@ -208,28 +210,6 @@ export interface MulticastMembership {
 function hasUnstableNet(): boolean {
   return typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
     "function";
-}
-
-function assertHostname(hostname: unknown, name: string): string {
-  if (typeof hostname !== "string") {
-    throw new TypeError(
-      `${name} must be a string such as "127.0.0.1" or "example.com", got ${
-        show(hostname)
-      }`,
-    );
-  }
-  if (hostname === "") {
-    throw new RangeError(
-      `${name} must not be empty: give an address such as "127.0.0.1" (or "0.0.0.0" to listen on every address)`,
-    );
-  }
-  return unbracket(hostname);
-}
-
-function assertBoolean(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== "boolean") {
-    throw new TypeError(`${name} must be true or false, got ${show(value)}`);
-  }
 }
 
 function assertPayload(
@@ -1471,9 +1451,9 @@ export async function requestUdp(
   if (accept !== undefined) {
     assertFunction(accept, "options.accept", "(data) => boolean");
   }
-  const localFamily = localHostname === undefined ? undefined : ipFamily(
-    unbracket(assertHostname(localHostname, "options.localHostname")),
-  );
+  const localFamily = localHostname === undefined
+    ? undefined
+    : ipFamily(assertHostname(localHostname, "options.localHostname"));
   signal?.throwIfAborted();
   const peer = await resolveTarget(to, localFamily, "to", signal);
   assertPayloadSize(data, familyOf(peer));

@@ -74,6 +74,7 @@ import {
   requirePermissions,
 } from "./_socket_file.ts";
 import {
+  assertBoolean,
   assertFunction,
   assertMilliseconds,
   assertOptions,
@@ -205,12 +206,6 @@ function assertMode(mode: unknown): void {
         Number.isInteger(mode) ? `0o${mode.toString(8)}` : mode
       }`,
     );
-  }
-}
-
-function assertBoolean(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== "boolean") {
-    throw new TypeError(`${name} must be true or false, got ${show(value)}`);
   }
 }
 
