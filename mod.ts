@@ -13,6 +13,10 @@
  * - `@sockets/net/unix`: {@linkcode serveUnix}, {@linkcode connectUnix},
  *   {@linkcode listenUnixDatagram} and {@linkcode connectUnixDatagram}, with
  *   socket files that are created with their mode and never left stale.
+ * - `@sockets/net/spawn`: {@linkcode spawnHandler}, a process per
+ *   connection with the connection as its stdin and stdout, the inetd way.
+ * - `@sockets/net/workers`: {@linkcode serveWorkers}, a prefork pool of Web
+ *   Workers sharing one port with `reusePort` (Linux).
  * - `@sockets/net/io`: {@linkcode writeAll}, {@linkcode readExactly},
  *   {@linkcode copy}, {@linkcode lines}, {@linkcode frames} and
  *   {@linkcode writeFrame}, each with explicit limits.
@@ -45,6 +49,8 @@ export * from "./io.ts";
 export * from "./resolve.ts";
 export * from "./server.ts";
 export * from "./services.ts";
+export * from "./spawn.ts";
 export * from "./tcp.ts";
 export * from "./udp.ts";
 export * from "./unix.ts";
+export * from "./workers.ts";

@@ -1,0 +1,147 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import {
+  assertFlagsNeeded,
+  headerFlags,
+  runExample,
+  startExample,
+} from "./_examples.ts";
+
+/** The directory the Unix example's header grants; tests grant a temp directory instead. */
+const HEADER_DIR = "/tmp/sockets-net";
+
+/** `date`'s default output holds the time of day. */
+const DATE_OUTPUT = /\d\d:\d\d:\d\d/;
+
+/** Reads from `conn` to the end of the stream. */
+async function readAll(conn: Deno.Conn): Promise<string> {
+  return await new Response(conn.readable).text();
+}
+
+/** The header's flags, with the command it may run changed to `program`. */
+function flagsRunning(name: string, program: string, dir?: string): string[] {
+  return headerFlags(name).map((flag) => {
+    const moved = dir === undefined ? flag : flag.replaceAll(HEADER_DIR, dir);
+    return moved.startsWith("--allow-run=") ? `--allow-run=${program}` : moved;
+  });
+}
+
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "spawn_examples_" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
+Deno.test("examples/tcp_exec_server.ts runs date for each client", async () => {
+  await using server = await startExample("tcp_exec_server.ts", [
+    "--port",
+    "0",
+    "--max-connections",
+    "2",
+  ]);
+  assert(server.address.startsWith("127.0.0.1:"), server.address);
+  for (let i = 0; i < 2; i++) {
+    using conn = await Deno.connect({ port: server.port });
+    assertMatch(await readAll(conn), DATE_OUTPUT);
+  }
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+  assertEquals(stderr, "");
+});
+
+Deno.test("examples/tcp_exec_server.ts runs the command after --, with the client's address", async () => {
+  await using server = await startExample("tcp_exec_server.ts", [
+    "--port",
+    "0",
+    "--",
+    "sh",
+    "-c",
+    'echo "$PROTO $TCPREMOTEPORT"; exec cat',
+  ], { flags: flagsRunning("tcp_exec_server.ts", "sh") });
+  using conn = await Deno.connect({ port: server.port });
+  await conn.write(new TextEncoder().encode("echoed by cat\n"));
+  await conn.closeWrite();
+  assertEquals(
+    await readAll(conn),
+    `TCP ${conn.localAddr.port}\nechoed by cat\n`,
+  );
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+});
+
+Deno.test("examples/tcp_exec_server.ts reports a failing command and keeps serving", async () => {
+  await using server = await startExample("tcp_exec_server.ts", [
+    "--port",
+    "0",
+    "--",
+    "sh",
+    "-c",
+    "echo failing; exit 3",
+  ], { flags: flagsRunning("tcp_exec_server.ts", "sh") });
+  for (let i = 0; i < 2; i++) {
+    using conn = await Deno.connect({ port: server.port });
+    assertEquals(await readAll(conn), "failing\n");
+  }
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+  assertEquals(stderr, "sh exited with code 3\n".repeat(2));
+});
+
+Deno.test("examples/tcp_exec_server.ts names the --allow-run flag for another command", async () => {
+  const { code, stderr } = await runExample("tcp_exec_server.ts", [
+    "--port",
+    "0",
+    "--",
+    "cat",
+  ]);
+  assertEquals(code, 1);
+  assertEquals(
+    stderr,
+    "spawn cat: permission denied; run again with --allow-run=cat\n",
+  );
+});
+
+Deno.test("examples/unix_exec_server.ts runs date, and cat after --, on a Unix socket", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/exec.sock`;
+  {
+    await using server = await startExample("unix_exec_server.ts", [
+      "--path",
+      path,
+      "--mode",
+      "600",
+    ], { flags: flagsRunning("unix_exec_server.ts", "date", dir.path) });
+    assertEquals(server.address, path);
+    assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600);
+    using conn = await Deno.connect({ transport: "unix", path });
+    assertMatch(await readAll(conn), DATE_OUTPUT);
+    const { code, stderr } = await server.stop();
+    assertEquals(code, 0, stderr);
+  }
+  await using server = await startExample("unix_exec_server.ts", [
+    "--path",
+    path,
+    "--",
+    "sh",
+    "-c",
+    'echo "$PROTO $UNIXLOCALPATH"; exec cat',
+  ], { flags: flagsRunning("unix_exec_server.ts", "sh", dir.path) });
+  using conn = await Deno.connect({ transport: "unix", path });
+  await conn.write(new TextEncoder().encode("over unix\n"));
+  await conn.closeWrite();
+  assertEquals(await readAll(conn), `UNIX ${path}\nover unix\n`);
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+});
+
+Deno.test("examples/*_exec_server.ts need every flag of their header", async () => {
+  await assertFlagsNeeded("tcp_exec_server.ts", ["--port", "0"]);
+  await using dir = await tempDir();
+  await assertFlagsNeeded("unix_exec_server.ts", [
+    "--path",
+    `${dir.path}/exec.sock`,
+  ], { flags: flagsRunning("unix_exec_server.ts", "date", dir.path) });
+});

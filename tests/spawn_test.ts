@@ -1,0 +1,551 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { ExitError, spawnHandler, type SpawnHandlerOptions } from "../spawn.ts";
+import type { ServeOptions, Server } from "../server.ts";
+import { serveTcp } from "../tcp.ts";
+import { serveUnix } from "../unix.ts";
+import { isMissing } from "./_tools.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Long enough for any step here on a loaded machine; a hung test still ends. */
+const STEP_TIMEOUT_MS = 10_000;
+
+/** A spawnHandler server on a free loopback port, whose handlers can be awaited. */
+interface SpawnServer extends AsyncDisposable {
+  server: Server<Deno.NetAddr>;
+  port: number;
+  /** Everything the server reported to onError. */
+  errors: unknown[];
+  /** Resolves once every handler started so far has settled. */
+  settled(): Promise<void>;
+}
+
+function spawnServer(
+  command: string[],
+  options: SpawnHandlerOptions = {},
+  serveOptions: ServeOptions = {},
+): SpawnServer {
+  const handler = spawnHandler(command, options);
+  const errors: unknown[] = [];
+  const handlers: Promise<unknown>[] = [];
+  const server = serveTcp({
+    hostname: "127.0.0.1",
+    port: 0,
+    onError: (error) => errors.push(error),
+    ...serveOptions,
+  }, (conn) => {
+    // The engine stops waiting for handlers after a forced shutdown; the
+    // test waits for them, so that no child outlives it.
+    const running = Promise.resolve(handler(conn));
+    handlers.push(running.catch(() => {}));
+    return running;
+  });
+  const settled = async () => {
+    await withTimeout(Promise.all(handlers), "the handlers to settle");
+  };
+  return {
+    server,
+    port: server.addr.port,
+    errors,
+    settled,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+      await settled();
+    },
+  };
+}
+
+async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${what}`)),
+      STEP_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function connect(port: number): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname: "127.0.0.1", port });
+}
+
+/** Reads up to and including the next "\n", a byte at a time, so nothing after it is consumed. */
+async function readLine(conn: Deno.Conn): Promise<string> {
+  const bytes: number[] = [];
+  const byte = new Uint8Array(1);
+  while (bytes.length < 4096) {
+    const n = await withTimeout(conn.read(byte), "a line");
+    if (n === null) break;
+    if (byte[0] === 0x0a) break;
+    bytes.push(byte[0]);
+  }
+  return decoder.decode(new Uint8Array(bytes));
+}
+
+/** Reads to the end of the stream. */
+async function readAll(conn: Deno.Conn): Promise<string> {
+  const chunks: string[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  while (true) {
+    const n = await withTimeout(conn.read(buffer), "the end of the stream");
+    if (n === null) return chunks.join("");
+    chunks.push(decoder.decode(buffer.subarray(0, n), { stream: true }));
+  }
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < data.length;) {
+    offset += await conn.write(data.subarray(offset));
+  }
+}
+
+/** Whether process `pid` still exists (a zombie counts: it is not reaped). */
+async function exists(pid: number): Promise<boolean> {
+  try {
+    await Deno.stat(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A shell command that prints its pid, then becomes `program` (same pid). */
+function printPidThen(program: string): string[] {
+  return ["sh", "-c", `echo $$; exec ${program}`];
+}
+
+Deno.test("spawnHandler() joins cat to the connection and carries half-close both ways", async () => {
+  await using s = spawnServer(["cat"]);
+  using client = await connect(s.port);
+  const data = encoder.encode("0123456789abcdef".repeat(64 * 1024)); // 1 MiB
+  const sending = (async () => {
+    await writeAll(client, data);
+    await client.closeWrite(); // cat reads EOF, exits; its EOF reaches us
+  })();
+  const echoed = await readAll(client);
+  await sending;
+  assertEquals(echoed.length, data.length);
+  assertEquals(echoed, decoder.decode(data));
+  await s.settled();
+  assertEquals(s.errors, []);
+  assertEquals(s.server.connections, 0);
+});
+
+Deno.test("spawnHandler() closes the write side when the command's output ends, and still reads the client", async () => {
+  // The command closes its stdout first, then reads its input to the end.
+  await using s = spawnServer([
+    "sh",
+    "-c",
+    "echo ready; exec >&-; wc -c >&2",
+  ], { stderr: "null" });
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "ready\n");
+  // The client's side is still open: the command still reads from it.
+  await writeAll(client, encoder.encode("more input"));
+  await client.closeWrite();
+  await s.settled();
+  assertEquals(s.errors, []);
+});
+
+Deno.test("spawnHandler() closes the connection when the command exits, though the client never half-closes", async () => {
+  await using s = spawnServer(["sh", "-c", "echo bye"]);
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "bye\n");
+  await s.settled();
+  assertEquals(s.server.connections, 0);
+  assertEquals(s.errors, []);
+});
+
+Deno.test("spawnHandler() sets PROTO and the TCP addresses as ucspi-tcp does", async () => {
+  await using s = spawnServer([
+    "sh",
+    "-c",
+    'echo "$PROTO $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT"',
+  ]);
+  using client = await connect(s.port);
+  const { localAddr, remoteAddr } = client;
+  assertEquals(
+    await readAll(client),
+    `TCP ${localAddr.hostname} ${localAddr.port} ${remoteAddr.hostname} ${remoteAddr.port}\n`,
+  );
+  await s.settled();
+});
+
+Deno.test("spawnHandler() gives IPv6 addresses unbracketed", async () => {
+  await using server = serveTcp(
+    { hostname: "::1", port: 0 },
+    spawnHandler(["sh", "-c", 'echo "$TCPREMOTEIP $TCPLOCALIP $TCPLOCALPORT"']),
+  );
+  using client = await Deno.connect({
+    hostname: "::1",
+    port: server.addr.port,
+  });
+  assertEquals(await readAll(client), `::1 ::1 ${server.addr.port}\n`);
+});
+
+Deno.test("spawnHandler() sets PROTO=UNIX and UNIXLOCALPATH on a Unix socket", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spawn_test_" });
+  try {
+    const path = `${dir}/exec.sock`;
+    const server = await serveUnix(
+      { path },
+      spawnHandler(["sh", "-c", 'echo "$PROTO $UNIXLOCALPATH"']),
+    );
+    try {
+      using client = await Deno.connect({ transport: "unix", path });
+      assertEquals(await readAll(client), `UNIX ${path}\n`);
+    } finally {
+      await server.shutdown();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("spawnHandler() adds options.env, and the connection's variables win", async () => {
+  await using s = spawnServer(["env"], {
+    env: { GREETING: "hello", TCPREMOTEIP: "192.0.2.1" },
+    clearEnv: true,
+  });
+  using client = await connect(s.port);
+  const variables = (await readAll(client)).trim().split("\n").sort();
+  assertEquals(variables, [
+    "GREETING=hello",
+    "PROTO=TCP",
+    `TCPLOCALIP=127.0.0.1`,
+    `TCPLOCALPORT=${s.port}`,
+    `TCPREMOTEIP=127.0.0.1`,
+    `TCPREMOTEPORT=${client.localAddr.port}`,
+  ]);
+});
+
+Deno.test("spawnHandler() keeps the server's environment unless clearEnv is set", async () => {
+  await using s = spawnServer(["sh", "-c", 'echo "${PATH:+has PATH}"']);
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "has PATH\n");
+});
+
+Deno.test("spawnHandler() runs the command in options.cwd", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await using s = spawnServer(["pwd"], { cwd: dir });
+    using client = await connect(s.port);
+    assertEquals(await readAll(client), `${dir}\n`);
+  } finally {
+    await Deno.remove(dir);
+  }
+});
+
+Deno.test("spawnHandler() reports a missing cwd by name", async () => {
+  await using s = spawnServer(["pwd"], { cwd: "/no/such/directory" });
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "");
+  await s.settled();
+  assertEquals(s.errors.length, 1);
+  assertInstanceOf(s.errors[0], Deno.errors.NotFound);
+  assertStringIncludes(
+    (s.errors[0] as Error).message,
+    "spawn pwd: options.cwd /no/such/directory does not exist",
+  );
+});
+
+Deno.test("spawnHandler() stops the command when a write to a departed client fails", async () => {
+  await using s = spawnServer(printPidThen("yes"));
+  const client = await connect(s.port);
+  const pid = Number(await readLine(client));
+  assert(await exists(pid), "yes is running");
+  client.close();
+  await s.settled();
+  assert(!(await exists(pid)), `yes (pid ${pid}) is gone`);
+  // The connection's own error is reported, not the kill.
+  assertEquals(s.errors.length, 1);
+  assert(!(s.errors[0] instanceof ExitError), String(s.errors[0]));
+});
+
+Deno.test({
+  name: "spawnHandler() stops a silent command when the client resets",
+  ignore: await isMissing("python3"),
+  async fn() {
+    await using s = spawnServer(printPidThen("sleep 30"));
+    // Python can close with SO_LINGER 0, which sends a reset; Deno cannot.
+    const { code, stdout, stderr } = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import socket, struct
+s = socket.create_connection(("127.0.0.1", ${s.port}), timeout=10)
+line = b""
+while not line.endswith(b"\\n"):
+    line += s.recv(1)
+print(line.decode().strip())
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(code, 0, decoder.decode(stderr));
+    const pid = Number(decoder.decode(stdout));
+    await s.settled();
+    assert(!(await exists(pid)), `sleep (pid ${pid}) is gone`);
+    assertEquals(s.errors.length, 1);
+    assertInstanceOf(s.errors[0], Deno.errors.ConnectionReset);
+  },
+});
+
+Deno.test("spawnHandler() stops the commands when a shutdown closes their connections", async () => {
+  await using s = spawnServer(printPidThen("sleep 30"), {}, {
+    shutdownTimeout: 100,
+  });
+  // One client waits on the connection; the other has half-closed, so no
+  // read is waiting and only the close itself can tell the handler.
+  using reading = await connect(s.port);
+  using halfClosed = await connect(s.port);
+  const pids = [
+    Number(await readLine(reading)),
+    Number(await readLine(halfClosed)),
+  ];
+  await halfClosed.closeWrite();
+  for (const pid of pids) assert(await exists(pid), `sleep ${pid} runs`);
+  await s.server.shutdown();
+  await s.settled();
+  for (const pid of pids) assert(!(await exists(pid)), `sleep ${pid} is gone`);
+  assertEquals(s.errors, []);
+});
+
+Deno.test("spawnHandler() stops a silent command at the server's idleTimeout", async () => {
+  await using s = spawnServer(printPidThen("sleep 30"), {}, {
+    idleTimeout: 200,
+  });
+  using client = await connect(s.port);
+  const pid = Number(await readLine(client));
+  await client.closeWrite();
+  assertEquals(await readAll(client), "");
+  await s.settled();
+  assert(!(await exists(pid)), `sleep ${pid} is gone`);
+  assertEquals(s.errors, []);
+});
+
+Deno.test("spawnHandler() with maxConnections: 1 runs one command at a time", async () => {
+  await using s = spawnServer(
+    ["sh", "-c", "echo start; read line; echo end"],
+    {},
+    {
+      maxConnections: 1,
+    },
+  );
+  const events: string[] = [];
+  using first = await connect(s.port);
+  assertEquals(await readLine(first), "start");
+  using second = await connect(s.port);
+  const secondStarted = readLine(second).then((line) => {
+    events.push(`second: ${line}`);
+  });
+  // A second command running concurrently would answer now; give it the chance.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    secondStarted,
+    new Promise((resolve) => timer = setTimeout(resolve, 200)),
+  ]);
+  clearTimeout(timer);
+  events.push("first: released");
+  await writeAll(first, encoder.encode("go\n"));
+  assertEquals(await readAll(first), "end\n");
+  await secondStarted;
+  assertEquals(events, ["first: released", "second: start"]);
+  await writeAll(second, encoder.encode("go\n"));
+  assertEquals(await readAll(second), "end\n");
+});
+
+Deno.test("spawnHandler() reports a missing program, and the server keeps serving", async () => {
+  await using s = spawnServer(["no-such-program-for-spawn-test"]);
+  for (let i = 0; i < 2; i++) {
+    using client = await connect(s.port);
+    assertEquals(await readAll(client), "");
+  }
+  await s.settled();
+  assertEquals(s.errors.length, 2);
+  for (const error of s.errors) {
+    assertInstanceOf(error, Deno.errors.NotFound);
+    assertEquals(
+      error.message,
+      "spawn no-such-program-for-spawn-test: program not found on the PATH; install it, or give its full path",
+    );
+    assertInstanceOf(error.cause, Deno.errors.NotFound);
+  }
+});
+
+Deno.test("spawnHandler() reports a non-zero exit as an ExitError", async () => {
+  await using s = spawnServer(["sh", "-c", "echo partial; exit 7"]);
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "partial\n");
+  await s.settled();
+  assertEquals(s.errors.length, 1);
+  const error = s.errors[0];
+  assertInstanceOf(error, ExitError);
+  assertEquals(error.message, "sh exited with code 7");
+  assertEquals(error.status, { success: false, code: 7, signal: null });
+  assertEquals(error.command, ["sh", "-c", "echo partial; exit 7"]);
+});
+
+Deno.test("spawnHandler() reports a command killed by a signal it was not sent", async () => {
+  await using s = spawnServer(["sh", "-c", "kill -USR1 $$"]);
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "");
+  await s.settled();
+  assertEquals(s.errors.length, 1);
+  assertInstanceOf(s.errors[0], ExitError);
+  assertEquals(s.errors[0].message, "sh was killed by SIGUSR1");
+});
+
+Deno.test("spawnHandler() passes stderr lines with their connection to a function", async () => {
+  const lines: string[] = [];
+  await using s = spawnServer([
+    "sh",
+    "-c",
+    "echo first >&2; echo out; printf 'second' >&2",
+  ], {
+    stderr: (line, conn) =>
+      lines.push(`${(conn.remoteAddr as Deno.NetAddr).port}: ${line}`),
+  });
+  using client = await connect(s.port);
+  const port = client.localAddr.port;
+  assertEquals(await readAll(client), "out\n");
+  await s.settled();
+  assertEquals(lines, [`${port}: first`, `${port}: second`]);
+  assertEquals(s.errors, []);
+});
+
+Deno.test("spawnHandler() reports a throwing stderr function, and still drains stderr", async () => {
+  await using s = spawnServer([
+    "sh",
+    "-c",
+    // More than a pipe holds: the command blocks unless stderr is drained.
+    "echo oops >&2; head -c 1000000 /dev/zero >&2; echo done",
+  ], {
+    stderr: () => {
+      throw new Error("log failed");
+    },
+  });
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "done\n");
+  await s.settled();
+  assertEquals(s.errors.length, 1);
+  assertInstanceOf(s.errors[0], Error);
+  assertEquals(s.errors[0].message, "log failed");
+});
+
+Deno.test("spawnHandler() reports a stderr line over 64 KiB, and still drains stderr", async () => {
+  const lines: string[] = [];
+  await using s = spawnServer([
+    "sh",
+    "-c",
+    "echo short >&2; head -c 1000000 /dev/zero | tr '\\0' x >&2; echo done",
+  ], { stderr: (line) => lines.push(line) });
+  using client = await connect(s.port);
+  assertEquals(await readAll(client), "done\n");
+  await s.settled();
+  assertEquals(lines, ["short"]);
+  assertEquals(s.errors.length, 1);
+  assertInstanceOf(s.errors[0], Deno.errors.InvalidData);
+  assertStringIncludes(s.errors[0].message, "maxLineLength");
+});
+
+Deno.test("spawnHandler() checks its arguments", () => {
+  assertThrows(
+    () => spawnHandler("cat" as unknown as string[]),
+    TypeError,
+    'command must be a non-empty array of strings, the program and its arguments, such as ["cat"] or ["sh", "-c", "date"], got "cat"',
+  );
+  assertThrows(() => spawnHandler([]), TypeError, "got an empty array");
+  assertThrows(
+    () => spawnHandler(["cat", 1 as unknown as string]),
+    TypeError,
+    "got 1 at index 1",
+  );
+  assertThrows(() => spawnHandler([""]), TypeError, "an empty program name");
+  assertThrows(
+    () => spawnHandler(["cat"], { env: { N: 1 as unknown as string } }),
+    TypeError,
+    "options.env.N must be a string, got 1",
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], { clearEnv: "yes" as unknown as boolean }),
+    TypeError,
+    'options.clearEnv must be true or false, got "yes"',
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], { cwd: "" }),
+    TypeError,
+    "options.cwd must be a directory path",
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], { stderr: "piped" as "null" }),
+    TypeError,
+    'options.stderr must be "inherit", "null" or a function (line, conn) => void, got "piped"',
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], null as unknown as SpawnHandlerOptions),
+    TypeError,
+    "options must be an object",
+  );
+});
+
+Deno.test("spawnHandler() names --allow-run=PROGRAM when running it is not permitted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spawn_test_" });
+  try {
+    const script = `${dir}/server.ts`;
+    const spawnModule = new URL("../spawn.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { spawnHandler } from ${JSON.stringify(spawnModule)};
+try {
+  spawnHandler(["cat"]);
+} catch (error) {
+  console.error(error.name + ": " + error.message);
+  Deno.exit(1);
+}
+`,
+    );
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--allow-net=127.0.0.1", script],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(code, 1);
+    assertEquals(
+      decoder.decode(stderr).trim(),
+      "NotCapable: spawn cat: permission denied; run again with --allow-run=cat",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("spawnHandler() handlers reject when the spawn fails", async () => {
+  const handler = spawnHandler(["no-such-program-for-spawn-test"]);
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using _client = await connect(listener.addr.port);
+  using conn = await listener.accept();
+  await assertRejects(
+    async () => {
+      await handler(conn);
+    },
+    Deno.errors.NotFound,
+    "spawn no-such-program-for-spawn-test: program not found",
+  );
+});
