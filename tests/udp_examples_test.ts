@@ -29,7 +29,7 @@ s.sendto(sys.argv[2].encode(), ("127.0.0.1", int(sys.argv[1])))
 print(s.recvfrom(65535)[0].decode())
 `;
 
-Deno.test("examples/udp_echo_server.ts echoes to the request client, the connected client and Python", async () => {
+Deno.test("examples/udp_echo_server.ts echoes to the request, connected and unconnected clients and Python", async () => {
   await using server = await startExample("udp_echo_server.ts", [
     "--port",
     "0",
@@ -52,6 +52,16 @@ Deno.test("examples/udp_echo_server.ts echoes to the request client, the connect
   assertEquals(connected, {
     code: 0,
     stdout: "one\ntwo\nthree\n",
+    stderr: "",
+  });
+
+  const unconnected = await runExample("udp_sendto_client.ts", [
+    "--port",
+    port,
+  ], { stdin: "four\nfive\n" });
+  assertEquals(unconnected, {
+    code: 0,
+    stdout: `${server.address}: four\n${server.address}: five\n`,
     stderr: "",
   });
 
@@ -193,6 +203,7 @@ Deno.test("the UDP examples print their usage with --help", async () => {
       "udp_echo_server.ts",
       "udp_client.ts",
       "udp_connected_client.ts",
+      "udp_sendto_client.ts",
       "udp_multicast.ts",
     ]
   ) {
@@ -212,6 +223,9 @@ Deno.test("the UDP examples need every flag of their header line", async () => {
   await assertFlagsNeeded("udp_echo_server.ts", ["--port", "0"]);
   await assertFlagsNeeded("udp_client.ts", ["--port", "9", "x"]);
   await assertFlagsNeeded("udp_connected_client.ts", ["--port", "9"]);
+  await assertFlagsNeeded("udp_sendto_client.ts", ["--port", "9"], {
+    stdin: "",
+  });
   await assertFlagsNeeded("udp_multicast.ts", ["receive", "--port", "0"]);
   await assertFlagsNeeded("udp_multicast.ts", ["send", "x"]);
 });
