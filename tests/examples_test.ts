@@ -47,3 +47,41 @@ Deno.test("examples/demo.ts runs the whole tour under its header flags", async (
   assertStringIncludes(stdout, "done");
   await assertFlagsNeeded("demo.ts");
 });
+
+/** The rows of the README's table of styles: command and permissions. */
+function readmeRows(): { example: string; permissions: string[] }[] {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  return [
+    ...readme.matchAll(
+      /^\| [^|]+ \| `examples\/(\S+?\.ts)[^`]*` +\| `([^`]*)` +\|/gm,
+    ),
+  ]
+    .map(([, example, permissions]) => ({
+      example,
+      permissions: permissions.split(" "),
+    }));
+}
+
+Deno.test("the README's table lists every example with its header's permissions", () => {
+  const rows = readmeRows();
+  for (const { example, permissions } of rows) {
+    assertEquals(permissions, headerFlags(example), `README row of ${example}`);
+  }
+  const listed = new Set(rows.map(({ example }) => example));
+  const missing = examples.filter((name) =>
+    name !== "demo.ts" && !listed.has(name)
+  );
+  assertEquals(missing, [], "examples without a row in the README's table");
+});
+
+Deno.test("deno task demo runs examples/demo.ts with its header's permissions", () => {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  );
+  const words = config.tasks.demo.split(" ");
+  const flags = words.slice(words.indexOf("run", 3) + 1, -1);
+  assertEquals(words.at(-1), "examples/demo.ts");
+  assertEquals(flags, headerFlags("demo.ts"));
+});
