@@ -1,0 +1,81 @@
+/**
+ * The reliability and security scenarios at a size that runs on every
+ * `deno task test`; `deno task soak` runs them at full size and writes
+ * `tests/RELIABILITY.md`. The scenarios themselves are in
+ * `tests/soak/scenarios.ts`; each prints its seed, and `SOAK_SEED=<seed>`
+ * replays a run.
+ */
+
+import { assertEquals } from "@std/assert";
+import {
+  assertBadInput,
+  badInputFixture,
+  churn,
+  countOwnDescriptors,
+  exhaustion,
+  type Figures,
+  framingFuzz,
+  permissions,
+  REDUCED,
+  shutdown,
+  slowloris,
+  udpLoss,
+  unixFiles,
+} from "./soak/scenarios.ts";
+import { isMissing } from "./_tools.ts";
+
+/** Prints what a scenario measured, so that a failure can be replayed from its seed. */
+function report(name: string, figures: Figures): void {
+  const parts = Object.entries(figures).map(([label, value]) =>
+    `${label}: ${value}`
+  );
+  console.log(`${name}: ${parts.join("; ")}`);
+}
+
+Deno.test("a server survives churn: resets mid-exchange and throwing handlers", async () => {
+  report("churn", await churn(REDUCED.churn));
+});
+
+Deno.test("idleTimeout closes silent connections while talking clients are served", async () => {
+  report("slowloris", await slowloris(REDUCED.slowloris));
+});
+
+Deno.test({
+  name: "a server out of descriptors backs off without spinning and recovers",
+  ignore: await isMissing("prlimit", "util-linux"),
+  async fn() {
+    report("exhaustion", await exhaustion(REDUCED.exhaustion));
+  },
+});
+
+Deno.test("SIGTERM completes in-flight exchanges, closes stuck ones at shutdownTimeout, and exits 0", async () => {
+  report("shutdown", await shutdown(REDUCED.shutdown));
+});
+
+Deno.test("every public function rejects bad input with the documented class and the fix", async (t) => {
+  const before = await countOwnDescriptors();
+  {
+    await using fixture = await badInputFixture();
+    assertEquals(fixture.cases.length >= 40, true, "at least 40 cases");
+    for (const badCase of fixture.cases) {
+      await t.step(badCase.name, () => assertBadInput(badCase));
+    }
+  }
+  assertEquals(await countOwnDescriptors(), before, "descriptors leaked");
+});
+
+Deno.test("lines() and frames() match a reference on random inputs split at random points", async () => {
+  report("framing fuzz", await framingFuzz(REDUCED.fuzz));
+});
+
+Deno.test("socket files: never deleted when not ours, never wider than the mode, recovered after SIGKILL", async () => {
+  report("unix files", await unixFiles(REDUCED.unixFiles));
+});
+
+Deno.test("every example without one of its header flags names the flag and leaves nothing behind", async () => {
+  report("permissions", await permissions(REDUCED.permissions));
+});
+
+Deno.test("requestUdp() completes or reports its attempts against a server dropping 30% of datagrams", async () => {
+  report("udp loss", await udpLoss(REDUCED.udpLoss));
+});

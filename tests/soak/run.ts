@@ -1,0 +1,154 @@
+/**
+ * Runs every reliability scenario at full size and writes what each one
+ * measured to `tests/RELIABILITY.md`.
+ *
+ * Usage: `deno task soak`, or
+ * `deno run -A --unstable-net [--import-map=import_map.offline.json] tests/soak/run.ts`.
+ * `SOAK_SEED=<seed>` replays a run's random choices. Exits 1 if a scenario
+ * fails; the report then says which, and how.
+ *
+ * @module
+ */
+
+import {
+  badInput,
+  BUSY_LOOP_CPU_SHARE,
+  churn,
+  exhaustion,
+  type Figures,
+  framingFuzz,
+  FULL,
+  permissions,
+  shutdown,
+  slowloris,
+  udpLoss,
+  unixFiles,
+} from "./scenarios.ts";
+
+interface Scenario {
+  title: string;
+  /** What the scenario does and what it asserts. */
+  about: string;
+  run: () => Promise<Figures>;
+}
+
+const scenarios: Scenario[] = [
+  {
+    title: "Churn",
+    about:
+      `${FULL.churn.connections} connections to a TCP echo server, ${FULL.churn.concurrency} at a time. Each client, chosen at random: echoes a random 1 B to 16 KiB payload (70%), resets mid-exchange by closing with unread data, which sends an RST (20%), or asks its handler to throw (10%). Asserted: no crash, every well-behaved client gets its exact bytes, every throw is reported to onError, every other exchange either completed or failed with a reset, and the server's socket descriptors come back to the baseline.`,
+    run: () => churn(FULL.churn),
+  },
+  {
+    title: "Slowloris",
+    about:
+      `${FULL.slowloris.attackers} connections that never send a byte, against a server with idleTimeout ${FULL.slowloris.idleTimeout} ms, while one client pings every quarter of the timeout on a long-lived connection and a new client connects during the attack. Asserted: every silent connection is closed by the server (EOF), the long-lived client gets every pong exactly and outlives the attack, the new client is served, nothing is reported as an error, and the descriptors come back to the baseline.`,
+    run: () => slowloris(FULL.slowloris),
+  },
+  {
+    title: "Descriptor exhaustion",
+    about:
+      `The server runs under \`prlimit --nofile=${FULL.exhaustion.maxFiles}:${FULL.exhaustion.maxFiles}\` and meets a burst of ${FULL.exhaustion.burst} connections (each connect with a ${FULL.exhaustion.connectTimeout} ms timeout: past the listen backlog the kernel drops SYNs). Asserted: accept fails with EMFILE and the server survives; its CPU time over ${FULL.exhaustion.cpuWindow} ms of exhaustion stays under ${
+        BUSY_LOOP_CPU_SHARE * 100
+      }% of the wall time (a busy accept loop keeps a core at about 100%, a backing-off one near 0%); once the burst closes, every connection that got in (held or in the backlog) is served, a new client is served, and the descriptors come back to the baseline.`,
+    run: () => exhaustion(FULL.exhaustion),
+  },
+  {
+    title: "Graceful shutdown under load",
+    about:
+      `SIGTERM while ${FULL.shutdown.inFlight} exchanges (each ${FULL.shutdown.work} ms of work) and ${FULL.shutdown.stuck} stuck ones are in flight, shutdownTimeout ${FULL.shutdown.shutdownTimeout} ms. Asserted: every in-flight exchange completes byte for byte, the stuck ones are closed at the deadline, a client arriving after SIGTERM is not served, nothing is reported as an error, and the process exits 0 by itself.`,
+    run: () => shutdown(FULL.shutdown),
+  },
+  {
+    title: "Bad input",
+    about:
+      "A table of wrong calls across every public function: ports, hosts, paths, payload types, oversize datagrams, oversize and malformed frames, closed sockets, aborted signals, wrong handler types, files in the way. Asserted for each: the documented error class, a message that says the fix, and no descriptor left open (also checked per case by Deno's sanitizers in `tests/reliability_test.ts`).",
+    run: () => badInput(),
+  },
+  {
+    title: "Framing fuzz",
+    about:
+      `${FULL.fuzz.inputs} random inputs each for \`lines()\` (ASCII, CR, LF, CRLF, multi-byte and invalid UTF-8, BOMs; maxLineLength from 1 to Infinity) and \`frames()\` (frames within and over maxFrameSize, up to past 64 KiB; inputs cut short or with trailing garbage), delivered in pieces cut at random points. Asserted: the output matches a simple reference implementation byte for byte, with the same error class at the same place.`,
+    run: () => framingFuzz(FULL.fuzz),
+  },
+  {
+    title: "Unix socket files",
+    about:
+      `A server never deletes a regular file, a directory or a live server's socket at its path (it refuses to start, and the live server keeps serving); the socket of a server killed with SIGKILL is replaced by the next one; and across ${FULL.unixFiles.modeStarts} starts with mode 0o600, another process polling \`lstat\` in a tight loop never sees the socket with a wider mode.`,
+    run: () => unixFiles(FULL.unixFiles),
+  },
+  {
+    title: "Permissions",
+    about:
+      "Every example in `examples/` is run without each of its header flags in turn. Asserted: it exits non-zero, names the flag, prints no stack trace, and leaves no socket file, no private directory and no child process behind.",
+    run: () => permissions(FULL.permissions),
+  },
+  {
+    title: "UDP under loss",
+    about:
+      `${FULL.udpLoss.requests} \`requestUdp()\` calls, ${FULL.udpLoss.concurrency} at a time, against a server that ignores a random 30% of datagrams. Asserted: every request returns its exact answer within its retry budget, or fails with TimedOut listing every attempt.`,
+    run: () => udpLoss(FULL.udpLoss),
+  },
+];
+
+function escape(value: string | number): string {
+  return String(value).replaceAll("|", "\\|");
+}
+
+const sections: string[] = [];
+let failed = 0;
+const started = performance.now();
+for (const scenario of scenarios) {
+  console.log(`${scenario.title}...`);
+  const start = performance.now();
+  let table: string;
+  try {
+    const figures = await scenario.run();
+    const seconds = ((performance.now() - start) / 1000).toFixed(1);
+    table = [
+      "| figure | value |",
+      "|---|---|",
+      ...Object.entries(figures).map(([label, value]) =>
+        `| ${escape(label)} | ${escape(value)} |`
+      ),
+      `| scenario time | ${seconds} s |`,
+    ].join("\n");
+    console.log(figures);
+  } catch (error) {
+    failed++;
+    console.error(error);
+    const message = error instanceof Error ? error.message : String(error);
+    table = `**FAILED**:\n\n\`\`\`\n${message}\n\`\`\``;
+  }
+  sections.push(`## ${scenario.title}\n\n${scenario.about}\n\n${table}\n`);
+}
+const total = ((performance.now() - started) / 1000).toFixed(0);
+
+const report = `# Reliability and security figures
+
+What a server built with @sockets/net was put through, and what it did.
+Generated by \`deno task soak\` (\`tests/soak/run.ts\`), which runs the
+scenarios of \`tests/soak/scenarios.ts\` at full size; \`deno task test\` runs
+the same scenarios at a reduced size (\`tests/reliability_test.ts\`).
+Servers run as child processes (\`tests/soak/echo_server.ts\`) so that their
+descriptors and CPU time can be read from \`/proc\`. Descriptor counts are of
+socket descriptors: the runtime opens and closes its own cache files on its
+own schedule, so only sockets can be compared exactly. Every scenario that
+draws random choices reports its seed; \`SOAK_SEED=<seed> deno task soak\`
+replays it.
+
+- Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${Deno.build.os} ${Deno.osRelease()}, ${navigator.hardwareConcurrency} CPUs
+- Run in ${total} s; ${
+  failed === 0 ? "every scenario passed" : `${failed} scenario(s) FAILED`
+}.
+
+${sections.join("\n")}`;
+
+const path = new URL("../RELIABILITY.md", import.meta.url);
+await Deno.writeTextFile(path, report);
+// Written as `deno fmt` would, so that `deno task check` stays clean.
+await new Deno.Command(Deno.execPath(), {
+  args: ["fmt", "--quiet", path.pathname],
+}).output();
+console.log(`wrote ${path.pathname} in ${total} s`);
+if (failed > 0) Deno.exit(1);
