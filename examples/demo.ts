@@ -1,20 +1,24 @@
-// deno run --unstable-net --allow-read=/tmp/sockets-net-demo --allow-write=/tmp/sockets-net-demo --allow-net=127.0.0.1,[::1],unix:/tmp/sockets-net-demo/echo.sock,unix:/tmp/sockets-net-demo/.echo.sock/s,unix:/tmp/sockets-net-demo/time.sock,unix:/tmp/sockets-net-demo/client.sock examples/demo.ts
+// deno run --unstable-net --allow-read=.,/tmp/sockets-net-demo --allow-write=/tmp/sockets-net-demo --allow-run=tr --allow-net=127.0.0.1,[::1],unix:/tmp/sockets-net-demo/echo.sock,unix:/tmp/sockets-net-demo/.echo.sock/s,unix:/tmp/sockets-net-demo/time.sock,unix:/tmp/sockets-net-demo/client.sock examples/demo.ts
 /**
  * A tour of the module in a few seconds: each server starts on a free port,
  * its client talks to it, and the demo prints what went over the wire.
  *
  * Unix sockets live in `/tmp/sockets-net-demo`, which the demo creates (mode 0700)
  * and removes; Deno grants Unix socket paths one by one, hence the list of
- * `unix:` paths in the permissions.
+ * `unix:` paths in the permissions. The prefork pool's workers load the
+ * module's files from this directory, hence `--allow-read=.`; `tr` is the
+ * command that each connection of the process-per-connection server runs.
  *
  * @module
  */
 
 import { parseArgs } from "@std/cli";
 import { copy, lines, writeAll } from "@sockets/net/io";
+import { spawnHandler } from "@sockets/net/spawn";
 import { connectTcp, serveTcp } from "@sockets/net/tcp";
 import { connectUdp, requestUdp, serveUdp } from "@sockets/net/udp";
 import { connectUnix, listenUnixDatagram, serveUnix } from "@sockets/net/unix";
+import { serveWorkers } from "@sockets/net/workers";
 
 /** Where the Unix sockets go: fixed, so that the permissions can name it. */
 const UNIX_DIR = "/tmp/sockets-net-demo";
@@ -77,6 +81,46 @@ async function tcpEveryAddress(): Promise<void> {
   });
   row("::1 refused; connected", conn.remoteAddr.hostname);
   show("client read", await new Response(conn.readable).text());
+}
+
+async function processPerConnection(): Promise<void> {
+  console.log("TCP server, a process per connection (tr a-z A-Z)");
+  await using server = serveTcp(
+    { hostname: "127.0.0.1", port: 0 },
+    spawnHandler(["tr", "a-z", "A-Z"]),
+  );
+  row("listening on", `127.0.0.1:${server.addr.port}`);
+  for (const message of ["first client", "second client"]) {
+    using conn = await connectTcp({ port: server.addr.port });
+    await writeAll(conn, encoder.encode(message));
+    await conn.closeWrite();
+    show("child process wrote", await new Response(conn.readable).text());
+  }
+}
+
+/** Each worker loads the module on its own, so each draws its own name. */
+const NAMED_WORKER_HANDLER = `data:text/javascript,
+const name = "worker-" + crypto.randomUUID().slice(0, 4);
+export default (conn) => conn.write(new TextEncoder().encode(name));`;
+
+async function preforkPool(): Promise<void> {
+  console.log("TCP prefork pool: 2 workers, each listening on the same port");
+  await using pool = await serveWorkers(NAMED_WORKER_HANDLER, {
+    hostname: "127.0.0.1",
+    port: 0,
+    workers: 2,
+  });
+  row("listening on", `127.0.0.1:${pool.addr.port}`);
+  const served = new Map<string, number>();
+  for (let client = 0; client < 8; client++) {
+    using conn = await connectTcp({ port: pool.addr.port });
+    const name = await new Response(conn.readable).text();
+    served.set(name, (served.get(name) ?? 0) + 1);
+  }
+  row(
+    "8 clients served by",
+    [...served].map(([name, count]) => `${name} (${count})`).join(", "),
+  );
 }
 
 async function udpEcho(): Promise<void> {
@@ -157,6 +201,8 @@ async function main(args: string[]): Promise<void> {
   await tcpHello();
   await tcpEcho();
   await tcpEveryAddress();
+  await processPerConnection();
+  await preforkPool();
   await udpEcho();
   await udpRetries();
   await Deno.mkdir(UNIX_DIR, { recursive: true, mode: 0o700 });
