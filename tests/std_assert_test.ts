@@ -6,32 +6,19 @@
  */
 import {
   assert,
-  assertAlmostEquals,
-  assertArrayIncludes,
   assertEquals,
-  assertExists,
   assertFalse,
   assertGreater,
-  assertGreaterOrEqual,
   assertInstanceOf,
   AssertionError,
-  assertIsError,
-  assertLess,
   assertLessOrEqual,
   assertMatch,
   assertNotEquals,
-  assertNotInstanceOf,
-  assertNotMatch,
-  assertNotStrictEquals,
-  assertObjectMatch,
   assertRejects,
   assertStrictEquals,
   assertStringIncludes,
   assertThrows,
   equal,
-  fail,
-  unimplemented,
-  unreachable,
 } from "./std/assert.ts";
 
 /** Returns what `fn` threw; throws a plain `Error` when it did not throw. */
@@ -273,28 +260,6 @@ Deno.test("assertStrictEquals() compares with Object.is", () => {
   );
 });
 
-Deno.test("assertNotStrictEquals() fails only for the same value", () => {
-  passes(() => assertNotStrictEquals([1], [1]));
-  passes(() => assertNotStrictEquals(0, -0));
-  expectMessage(
-    () => assertNotStrictEquals(1, 1),
-    'Expected "actual" to not be strictly equal to: 1.\n',
-    true,
-  );
-});
-
-Deno.test("assertExists() fails only for null and undefined", () => {
-  for (const value of [0, "", false, NaN]) passes(() => assertExists(value));
-  expectMessage(
-    () => assertExists(null),
-    'Expected actual: "null" to not be null or undefined.',
-  );
-  expectMessage(
-    () => assertExists(undefined, "ctx"),
-    'Expected actual: "undefined" to not be null or undefined: ctx',
-  );
-});
-
 Deno.test("assertInstanceOf() names the actual type", () => {
   class Date2 extends Date {}
   passes(() => assertInstanceOf(new Date2(), Date));
@@ -327,15 +292,7 @@ Deno.test("assertInstanceOf() names the actual type", () => {
   );
 });
 
-Deno.test("assertNotInstanceOf() prints the typeof of the class", () => {
-  passes(() => assertNotInstanceOf("text", Date));
-  expectMessage(
-    () => assertNotInstanceOf(new Date(), Date),
-    'Expected object to not be an instance of "function".',
-  );
-});
-
-Deno.test("assertStringIncludes(), assertMatch() and assertNotMatch()", () => {
+Deno.test("assertStringIncludes() and assertMatch()", () => {
   passes(() => assertStringIncludes("connection refused", "refused"));
   expectMessage(
     () => assertStringIncludes("abc", "x"),
@@ -351,24 +308,6 @@ Deno.test("assertStringIncludes(), assertMatch() and assertNotMatch()", () => {
   expectMessage(
     () => assertMatch("a", global, "ctx"),
     'Expected actual: "a" to match: "/a/g": ctx',
-  );
-  passes(() => assertNotMatch("localhost", /\d/));
-  expectMessage(
-    () => assertNotMatch("abc", /b/),
-    'Expected actual: "abc" to not match: "/b/".',
-  );
-});
-
-Deno.test("assertArrayIncludes() finds primitives and deep-equal objects", () => {
-  passes(() => assertArrayIncludes([1, { a: 2 }, NaN], [{ a: 2 }, NaN]));
-  passes(() => assertArrayIncludes([1], [1, 1]));
-  passes(() =>
-    assertArrayIncludes(new Uint8Array([1, 2]), new Uint8Array([2]))
-  );
-  expectMessage(
-    () => assertArrayIncludes([1, 2], [2, 3]),
-    `Expected actual: "[\n  1,\n  2,\n]" to include: "[\n  2,\n  3,\n]".\nmissing: [\n  3,\n]`,
-    true,
   );
 });
 
@@ -480,26 +419,34 @@ Deno.test("assertRejects() resolves to the reason or rejects", async () => {
   );
 });
 
-Deno.test("assertIsError() checks class and message", () => {
-  passes(() => assertIsError(new RangeError("bad port"), RangeError, /port/));
-  expectMessage(
-    () => assertIsError("str"),
-    'Expected "error" to be an Error object.',
+Deno.test("assertThrows() checks the class and the message of the error", () => {
+  passes(() =>
+    assertThrows(
+      () => {
+        throw new RangeError("bad port");
+      },
+      RangeError,
+      "port",
+    )
   );
   expectMessage(
-    () => assertIsError(new Error("boom"), Error, /bam/),
-    'Expected error message to include /bam/, but got "boom".',
+    () =>
+      assertThrows(
+        () => {
+          throw new Error("boom");
+        },
+        Error,
+        "bam",
+      ),
+    'Expected error message to include "bam", but got "boom".',
   );
 });
 
-Deno.test("assertGreater() and friends: msg replaces the message", () => {
+Deno.test("assertGreater() and assertLessOrEqual(): msg replaces the message", () => {
   passes(() => assertGreater(2, 1));
-  passes(() => assertGreaterOrEqual(2, 2));
-  passes(() => assertLess(1n, 2n));
+  passes(() => assertGreater(2n, 1n));
   passes(() => assertLessOrEqual("a", "a"));
   expectMessage(() => assertGreater(1, 2), "Expect 1 > 2", true);
-  expectMessage(() => assertGreaterOrEqual(1, 2), "Expect 1 >= 2", true);
-  expectMessage(() => assertLess("b", "a"), 'Expect "b" < "a"', true);
   expectMessage(() => assertLessOrEqual(2, 1), "Expect 2 <= 1", true);
   expectMessage(
     () => assertGreater(new Date(1), new Date(2)),
@@ -508,100 +455,19 @@ Deno.test("assertGreater() and friends: msg replaces the message", () => {
   );
   expectMessage(() => assertGreater(NaN, 1), "Expect NaN > 1", true);
   expectMessage(() => assertGreater(1, 2, ""), "", true);
-  expectMessage(() => assertLess(2, 1, "why"), "why", true);
-});
-
-Deno.test("assertAlmostEquals() uses a relative default tolerance", () => {
-  passes(() => assertAlmostEquals(0.1 + 0.2, 0.3));
-  passes(() => assertAlmostEquals(NaN, NaN));
-  passes(() => assertAlmostEquals(Infinity, Infinity));
-  expectMessage(
-    () => assertAlmostEquals(1, 1.1),
-    'Expected actual: "1" to be close to "1.1e+0": delta "1.0000000000000009e-1" is greater than "1.1e-7".',
-  );
-  expectMessage(
-    () => assertAlmostEquals(NaN, 1),
-    'Expected actual: "NaN" to be close to "1": delta "NaN" is greater than "1e-7".',
-  );
-  expectMessage(
-    () => assertAlmostEquals(1, 2, 0.5, "ctx"),
-    'Expected actual: "1" to be close to "2": delta "1" is greater than "5e-1": ctx',
-  );
-  expectMessage(
-    () => assertAlmostEquals(1e-9, 0),
-    'Expected actual: "1e-9" to be close to "0": delta "1e-9" is greater than "0".',
-  );
-});
-
-Deno.test("assertObjectMatch() compares the expected part only", () => {
-  class Point {
-    constructor(public x: number) {}
-  }
-  passes(() => assertObjectMatch({ a: 1, b: 2 }, { a: 1 }));
-  passes(() => assertObjectMatch(new Error("x"), { message: "x" }));
-  passes(() => assertObjectMatch({ d: new Point(1) }, { d: { x: 1 } }));
-  passes(() => assertObjectMatch({ list: [1, 2, 3] }, { list: [1, 2] }));
-  passes(() =>
-    assertObjectMatch({ nested: { a: 1, b: 2 } }, { nested: { a: 1 } })
-  );
-  passes(() => assertObjectMatch([1, 2], { 0: 1, length: 2 }));
-  passes(() =>
-    assertObjectMatch(
-      { m: new Map([["a", { x: 1, y: 2 }], ["b", { x: 3 }]]) },
-      { m: new Map([["a", { x: 1 }]]) },
-    )
-  );
-  expectMessage(
-    () => assertObjectMatch({}, { a: undefined }),
-    "Values are not equal.",
-  );
-  expectMessage(
-    () => assertObjectMatch({ list: [1] }, { list: [1, 2] }, "ctx"),
-    "Values are not equal: ctx",
-  );
-  expectMessage(
-    () => assertObjectMatch(new URL("http://a/p"), { pathname: "/p" }),
-    "Values are not equal.",
-  );
-  expectMessage(
-    () => assertObjectMatch({ s: new Set([1]) }, { s: new Set([1, 2]) }),
-    "Values are not equal.",
-  );
-  for (
-    const [actual, message] of [[1, "Cannot assertObjectMatch type number"], [
-      null,
-      "Cannot assertObjectMatch null",
-    ]] as const
-  ) {
-    // deno-lint-ignore no-explicit-any
-    const error = thrown(() => assertObjectMatch(actual as any, {}));
-    if (!(error instanceof TypeError) || error.message !== message) {
-      throw new Error(`expected TypeError(${message})`);
-    }
-  }
-});
-
-Deno.test("fail(), unreachable() and unimplemented() always throw", () => {
-  expectMessage(() => fail(), "Failed assertion.", true);
-  expectMessage(() => fail("x"), "Failed assertion: x", true);
-  expectMessage(() => unreachable(), "Unreachable.", true);
-  expectMessage(() => unreachable("x"), "Unreachable: x", true);
-  expectMessage(() => unimplemented(), "Unimplemented.", true);
-  expectMessage(() => unimplemented("x"), "Unimplemented: x", true);
+  expectMessage(() => assertLessOrEqual(2, 1, "why"), "why", true);
 });
 
 /** Never called: `deno check` verifies that these typing rules hold. */
 export function typingRules(value: unknown, list: string[] | null): void {
   // @ts-expect-error: actual and expected must have one type
   assertEquals(1, "1");
-  // @ts-expect-error: strings are not array-like arguments
-  assertArrayIncludes("abc", ["a"]);
   // @ts-expect-error: the one- and two-argument forms return unknown
   assertThrows(() => {}).message;
   const error: TypeError = assertThrows(() => {}, TypeError);
   assertStrictEquals(value, "text");
   const text: "text" = value;
-  assertExists(list);
+  assert(list);
   const length: number = list.length;
   assertInstanceOf(value, Date);
   const time: number = value.getTime();

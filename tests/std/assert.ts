@@ -1,8 +1,9 @@
 /**
  * Offline stand-in for the JSR package `@std/assert`, used only when jsr.io
- * cannot be reached. It follows the specification of the real package: same
- * exports, signatures, equality rules and first lines of failure messages. The
- * diff printed under a failed equality is simpler and never coloured.
+ * cannot be reached. It has the exports this project uses, and follows the
+ * specification of the real package for them: same signatures, equality
+ * rules and first lines of failure messages. The diff printed under a failed
+ * equality is simpler and never coloured.
  *
  * @module
  */
@@ -12,8 +13,6 @@ type Any = any;
 // deno-lint-ignore no-explicit-any
 type Loose = Record<PropertyKey, any>;
 
-/** An array-like argument; strings are rejected by the `object` part. */
-export type ArrayLikeArg<T> = ArrayLike<T> & object;
 /** Any constructor. */
 export type AnyConstructor = new (...args: Any[]) => Any;
 /** The instance type of a constructor. */
@@ -357,58 +356,6 @@ export function assertStrictEquals<T>(
 }
 
 /**
- * Asserts that `actual` is not `expected` (`Object.is`).
- *
- * @param actual The actual value.
- * @param expected The value `actual` must not be.
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When the values are the same value.
- *
- * @example Usage
- * ```ts
- * import { assertNotStrictEquals } from "@std/assert";
- *
- * assertNotStrictEquals([1], [1]);
- * ```
- */
-export function assertNotStrictEquals<T>(
-  actual: T,
-  expected: T,
-  msg?: string,
-): void {
-  if (!Object.is(actual, expected)) return;
-  throw new AssertionError(
-    `Expected "actual" to not be strictly equal to: ${format(actual)}${
-      suffix(msg)
-    }\n`,
-  );
-}
-
-/**
- * Asserts that `actual` is neither `null` nor `undefined`.
- *
- * @param actual The value to check.
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When `actual` is `null` or `undefined`.
- *
- * @example Usage
- * ```ts
- * import { assertExists } from "@std/assert";
- *
- * assertExists(0);
- * ```
- */
-export function assertExists<T>(
-  actual: T,
-  msg?: string,
-): asserts actual is NonNullable<T> {
-  if (actual !== null && actual !== undefined) return;
-  throw new AssertionError(
-    `Expected actual: "${actual}" to not be null or undefined${suffix(msg)}`,
-  );
-}
-
-/**
  * Asserts that `actual` is an instance of `expectedType`.
  *
  * @param actual The value to check.
@@ -446,34 +393,6 @@ export function assertInstanceOf<
     : ` but was "${name}"`;
   throw new AssertionError(
     `Expected object to be an instance of "${expected}"${detail}${suffix(msg)}`,
-  );
-}
-
-/**
- * Asserts that `actual` is not an instance of `unexpectedType`.
- *
- * @param actual The value to check.
- * @param unexpectedType The class `actual` must not be an instance of.
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When `actual` is an instance of `unexpectedType`.
- *
- * @example Usage
- * ```ts
- * import { assertNotInstanceOf } from "@std/assert";
- *
- * assertNotInstanceOf("text", Date);
- * ```
- */
-export function assertNotInstanceOf<A, T>(
-  actual: A,
-  unexpectedType: abstract new (...args: Any[]) => T,
-  msg?: string,
-): asserts actual is Exclude<A, T> {
-  if (!(actual instanceof unexpectedType)) return;
-  throw new AssertionError(
-    `Expected object to not be an instance of "${typeof unexpectedType}"${
-      suffix(msg)
-    }`,
   );
 }
 
@@ -530,85 +449,11 @@ export function assertMatch(
 }
 
 /**
- * Asserts that the string `actual` does not match the regular expression `expected`.
- *
- * @param actual The string to test.
- * @param expected The pattern that must not match.
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When `actual` matches.
- *
- * @example Usage
- * ```ts
- * import { assertNotMatch } from "@std/assert";
- *
- * assertNotMatch("localhost", /\d/);
- * ```
+ * The checks of {@linkcode assertThrows} and {@linkcode assertRejects} on
+ * the error: an `Error`, of class `ErrorClass` if given, with a message that
+ * includes (or matches) `msgMatches` if given.
  */
-export function assertNotMatch(
-  actual: string,
-  expected: RegExp,
-  msg?: string,
-): void {
-  if (!expected.test(actual)) return;
-  throw new AssertionError(
-    `Expected actual: "${actual}" to not match: "${expected}"${suffix(msg)}`,
-  );
-}
-
-/**
- * Asserts that `actual` includes every element of `expected`; objects are
- * found by deep equality, other values by `Array.prototype.includes`.
- *
- * @param actual The array-like to search.
- * @param expected The elements to find.
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When an element is missing.
- *
- * @example Usage
- * ```ts
- * import { assertArrayIncludes } from "@std/assert";
- *
- * assertArrayIncludes([1, { a: 2 }, 3], [{ a: 2 }, 3]);
- * ```
- */
-export function assertArrayIncludes<T>(
-  actual: ArrayLikeArg<T>,
-  expected: ArrayLikeArg<T>,
-  msg?: string,
-): void {
-  const all = Array.from(actual);
-  const missing = Array.from(expected).filter((item) =>
-    isPrimitive(item)
-      ? !all.includes(item)
-      : !all.some((candidate) => equal(item, candidate))
-  );
-  if (missing.length === 0) return;
-  throw new AssertionError(
-    `Expected actual: "${format(actual)}" to include: "${format(expected)}"${
-      suffix(msg)
-    }\nmissing: ${format(missing)}`,
-  );
-}
-
-/**
- * Asserts that `error` is an `Error`, optionally of class `ErrorClass` and
- * with a message that includes (or matches) `msgMatches`.
- *
- * @typeParam E The expected error type.
- * @param error The value to check.
- * @param ErrorClass The class the error must be an instance of.
- * @param msgMatches Text the message must include, or a pattern it must match.
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When a check fails.
- *
- * @example Usage
- * ```ts
- * import { assertIsError } from "@std/assert";
- *
- * assertIsError(new RangeError("bad port"), RangeError, "port");
- * ```
- */
-export function assertIsError<E extends Error = Error>(
+function assertIsError<E extends Error = Error>(
   error: unknown,
   ErrorClass?: abstract new (...args: Any[]) => E,
   msgMatches?: string | RegExp,
@@ -845,50 +690,6 @@ export function assertGreater<T>(actual: T, expected: T, msg?: string): void {
 }
 
 /**
- * Asserts that `actual >= expected`.
- *
- * @param actual The actual value.
- * @param expected The value to compare with.
- * @param msg Replaces the message of the error.
- * @throws {AssertionError} When the comparison is false.
- *
- * @example Usage
- * ```ts
- * import { assertGreaterOrEqual } from "@std/assert";
- *
- * assertGreaterOrEqual(2, 2);
- * ```
- */
-export function assertGreaterOrEqual<T>(
-  actual: T,
-  expected: T,
-  msg?: string,
-): void {
-  if (actual >= expected) return;
-  throw compareFailure(">=", actual, expected, msg);
-}
-
-/**
- * Asserts that `actual < expected`.
- *
- * @param actual The actual value.
- * @param expected The value to compare with.
- * @param msg Replaces the message of the error.
- * @throws {AssertionError} When the comparison is false.
- *
- * @example Usage
- * ```ts
- * import { assertLess } from "@std/assert";
- *
- * assertLess(1, 2);
- * ```
- */
-export function assertLess<T>(actual: T, expected: T, msg?: string): void {
-  if (actual < expected) return;
-  throw compareFailure("<", actual, expected, msg);
-}
-
-/**
  * Asserts that `actual <= expected`.
  *
  * @param actual The actual value.
@@ -910,173 +711,4 @@ export function assertLessOrEqual<T>(
 ): void {
   if (actual <= expected) return;
   throw compareFailure("<=", actual, expected, msg);
-}
-
-/** Shows a number as an integer, or in exponential notation. */
-function formatNumber(value: number): string {
-  return Number.isInteger(value) ? String(value) : value.toExponential();
-}
-
-/**
- * Asserts that `actual` is within `tolerance` of `expected`.
- *
- * @param actual The actual number.
- * @param expected The expected number.
- * @param tolerance The largest allowed difference; by default one part in
- * ten million of `expected` (`1e-7` when `expected` is not finite).
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When the difference is larger than `tolerance`.
- *
- * @example Usage
- * ```ts
- * import { assertAlmostEquals } from "@std/assert";
- *
- * assertAlmostEquals(0.1 + 0.2, 0.3);
- * ```
- */
-export function assertAlmostEquals(
-  actual: number,
-  expected: number,
-  tolerance?: number,
-  msg?: string,
-): void {
-  if (Object.is(actual, expected)) return;
-  const delta = Math.abs(expected - actual);
-  tolerance ??= isFinite(expected) ? Math.abs(expected * 1e-7) : 1e-7;
-  if (delta <= tolerance) return;
-  const [a, e, d, t] = [actual, expected, delta, tolerance].map(formatNumber);
-  throw new AssertionError(
-    `Expected actual: "${a}" to be close to "${e}": delta "${d}" is greater than "${t}"${
-      suffix(msg)
-    }`,
-  );
-}
-
-/** The part of `value` that `pattern` describes (see assertObjectMatch). */
-function project(
-  value: unknown,
-  pattern: unknown,
-  seen: Map<object, Loose>,
-): unknown {
-  if (value instanceof RegExp || value instanceof Date) return value;
-  if (Array.isArray(value) && Array.isArray(pattern)) {
-    return value.slice(0, pattern.length).map((item, i) =>
-      project(item, pattern[i], seen)
-    );
-  }
-  if (value instanceof Map && pattern instanceof Map) {
-    return new Map(
-      [...value].filter(([key]) => pattern.has(key)).map((
-        [key, item],
-      ) => [key, project(item, pattern.get(key), seen)]),
-    );
-  }
-  if (value instanceof Set && pattern instanceof Set) {
-    return new Set([...value].filter((item) => pattern.has(item)));
-  }
-  if (isPrimitive(value) || isPrimitive(pattern)) return value;
-  return projectObject(value as Loose, pattern as Loose, seen);
-}
-
-function projectObject(
-  value: Loose,
-  pattern: Loose,
-  seen: Map<object, Loose>,
-): Loose {
-  const known = seen.get(value);
-  if (known) return known;
-  const out: Loose = {};
-  seen.set(value, out);
-  const keys = Reflect.ownKeys(value);
-  const patternKeys = new Set(Reflect.ownKeys(pattern));
-  const shared = keys.filter((key) => patternKeys.has(key));
-  for (const key of shared.length || !patternKeys.size ? shared : keys) {
-    out[key] = project(value[key], pattern[key], seen);
-  }
-  return out;
-}
-
-/**
- * Asserts that `actual` contains the properties of `expected`, deeply:
- * extra properties of `actual` are ignored, and an expected array matches a
- * prefix of the actual one.
- *
- * @param actual The object to check.
- * @param expected The properties `actual` must have.
- * @param msg Added to the message of the error.
- * @throws {AssertionError} When a property is missing or differs.
- * @throws {TypeError} When `actual` is a primitive or `null`.
- *
- * @example Usage
- * ```ts
- * import { assertObjectMatch } from "@std/assert";
- *
- * assertObjectMatch({ host: "::1", port: 80, tls: false }, { port: 80 });
- * ```
- */
-export function assertObjectMatch(
-  actual: Loose,
-  expected: Record<PropertyKey, unknown>,
-  msg?: string,
-): void {
-  if (actual === null) throw new TypeError("Cannot assertObjectMatch null");
-  if (typeof actual !== "object") {
-    throw new TypeError(`Cannot assertObjectMatch type ${typeof actual}`);
-  }
-  assertEquals(
-    projectObject(actual, expected, new Map()),
-    projectObject(expected, expected, new Map()),
-    msg,
-  );
-}
-
-/**
- * Fails unconditionally.
- *
- * @param msg Added to the message of the error.
- * @throws {AssertionError} Always.
- *
- * @example Usage
- * ```ts ignore
- * import { fail } from "@std/assert";
- *
- * fail("the server should have closed the connection");
- * ```
- */
-export function fail(msg?: string): never {
-  throw new AssertionError(`Failed assertion${suffix(msg)}`);
-}
-
-/**
- * Marks code that must never run.
- *
- * @param msg Added to the message of the error.
- * @throws {AssertionError} Always.
- *
- * @example Usage
- * ```ts ignore
- * import { unreachable } from "@std/assert";
- *
- * unreachable("every case is handled above");
- * ```
- */
-export function unreachable(msg?: string): never {
-  throw new AssertionError(`Unreachable${suffix(msg)}`);
-}
-
-/**
- * Marks code that is not written yet.
- *
- * @param msg Added to the message of the error.
- * @throws {AssertionError} Always.
- *
- * @example Usage
- * ```ts ignore
- * import { unimplemented } from "@std/assert";
- *
- * unimplemented("UDP support");
- * ```
- */
-export function unimplemented(msg?: string): never {
-  throw new AssertionError(`Unimplemented${suffix(msg)}`);
 }
