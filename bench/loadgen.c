@@ -1,0 +1,561 @@
+// Load generator for the benchmarks: one thread, one epoll loop, so that the
+// client costs as little CPU per operation as the kernel allows and is never
+// the bottleneck (it reports its own CPU use to prove it).
+//
+//   loadgen MODE ADDRESS [-c conns] [-d seconds] [-w warmup] [-s size]
+//           [-b window] [-p server-pid]
+//
+//   MODE     pingpong  each connection sends `size` bytes and waits for them
+//                      to come back (requests/s, latency percentiles)
+//            bulk      each connection streams 64 KiB writes and reads the
+//                      echo, with at most `window` bytes in flight (MB/s)
+//            connrate  connect, read the greeting until EOF, close, again
+//            udp       ping-pong of `size`-byte datagrams, one socket each
+//            idle      open `conns` connections, echo once on each, print
+//                      "READY", then hold them until stdin closes
+//   ADDRESS  tcp:HOST:PORT | unix:PATH | udp:HOST:PORT
+//
+// With -p, the server's CPU time (user + system, children included) is read
+// from /proc at the start and the end of the measured interval, so warm-up
+// and connection setup are not counted. The result is one JSON line.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+// Size of one bulk write: the size the brief's bulk test names.
+#define BULK_CHUNK (64 * 1024)
+// A datagram not answered in this long counts as lost and is sent again.
+#define UDP_RETRY_NS (200LL * 1000 * 1000)
+// Connects in flight at once while the idle mode opens its connections:
+// below every server's listen backlog, so no SYN is dropped and retried.
+#define IDLE_CONNECT_BATCH 64
+
+enum mode { PINGPONG, BULK, CONNRATE, UDP, IDLE };
+
+struct conn {
+  int fd;
+  int64_t started;  // when the pending request (or connect) began, in ns
+  size_t got;       // bytes of the current reply received
+  size_t out;       // bytes of the current request still to write
+  uint64_t sent, recvd;  // bulk byte counts
+  int ready;        // idle mode: echoed once
+  int wants_out;    // EPOLLOUT is registered
+};
+
+static enum mode mode;
+static int family, socktype;
+static struct sockaddr_storage addr;
+static socklen_t addrlen;
+static int epfd;
+static int conns = 1;
+static double seconds = 3, warmup = 1;
+static size_t size = 64;
+static size_t window = 4 * BULK_CHUNK;
+static int server_pid = 0;
+static struct conn *table;
+static char *payload, *scratch;
+static int measuring = 0;
+static uint64_t ops, bytes, errors, lost;
+static uint32_t *lat;
+static size_t nlat, caplat;
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+  exit(2);
+}
+
+static void record(int64_t started) {
+  if (!measuring) return;
+  ops++;
+  if (nlat == caplat) {
+    caplat = caplat ? caplat * 2 : 1 << 16;
+    lat = realloc(lat, caplat * sizeof *lat);
+    if (!lat) die("realloc");
+  }
+  int64_t us = (now_ns() - started) / 1000;
+  lat[nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+// Reads fields 4 (ppid) and 14..17 (utime, stime, cutime, cstime) of
+// /proc/PID/stat; returns -1 if the process is gone.
+static int read_stat(int pid, long long *ppid, long long *ticks) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return -1;
+  // After "pid (comm)" comes field 3, the state: a letter, not a number.
+  p += 2;
+  while (*p && *p != ' ') p++;
+  long long v[18] = {0};
+  for (int field = 4; field <= 17 && *p; field++) v[field] = strtoll(p, &p, 10);
+  *ppid = v[4];
+  *ticks = v[14] + v[15] + v[16] + v[17];
+  return 0;
+}
+
+// The server's CPU time in clock ticks: its own, its reaped children's, and
+// its live children's (a fork-per-connection server works in them).
+static long long server_ticks(void) {
+  if (!server_pid) return 0;
+  long long ppid, total;
+  if (read_stat(server_pid, &ppid, &total) < 0) return -1;
+  DIR *proc = opendir("/proc");
+  struct dirent *d;
+  while (proc && (d = readdir(proc))) {
+    int pid = atoi(d->d_name);
+    long long ticks;
+    if (pid > 0 && pid != server_pid && read_stat(pid, &ppid, &ticks) == 0 &&
+        ppid == server_pid) {
+      total += ticks;
+    }
+  }
+  if (proc) closedir(proc);
+  return total;
+}
+
+// Busy clock ticks of the whole machine, from /proc/stat: with the server's
+// and our own, it tells how much CPU other programs took meanwhile.
+static long long machine_busy_ticks(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f) return 0;
+  long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0,
+            softirq = 0, steal = 0;
+  if (fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &user, &nice,
+             &sys, &idle, &iowait, &irq, &softirq, &steal) != 8) {
+    user = nice = sys = irq = softirq = steal = 0;
+  }
+  fclose(f);
+  return user + nice + sys + irq + softirq + steal;
+}
+
+static double cpu_seconds(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec / 1e6;
+}
+
+static void parse_address(const char *spec) {
+  memset(&addr, 0, sizeof addr);
+  if (!strncmp(spec, "unix:", 5)) {
+    struct sockaddr_un *un = (struct sockaddr_un *)&addr;
+    un->sun_family = AF_UNIX;
+    if (strlen(spec + 5) >= sizeof un->sun_path) {
+      fprintf(stderr, "loadgen: socket path too long\n");
+      exit(2);
+    }
+    strcpy(un->sun_path, spec + 5);
+    family = AF_UNIX;
+    socktype = SOCK_STREAM;
+    addrlen = sizeof *un;
+    return;
+  }
+  int udp = !strncmp(spec, "udp:", 4);
+  if (!udp && strncmp(spec, "tcp:", 4)) {
+    fprintf(stderr, "loadgen: address must be tcp:, udp: or unix:\n");
+    exit(2);
+  }
+  char host[256];
+  const char *colon = strrchr(spec + 4, ':');
+  if (!colon || colon - (spec + 4) >= (long)sizeof host) {
+    fprintf(stderr, "loadgen: address needs HOST:PORT\n");
+    exit(2);
+  }
+  memcpy(host, spec + 4, colon - (spec + 4));
+  host[colon - (spec + 4)] = 0;
+  struct sockaddr_in *in = (struct sockaddr_in *)&addr;
+  in->sin_family = AF_INET;
+  in->sin_port = htons(atoi(colon + 1));
+  if (inet_pton(AF_INET, host, &in->sin_addr) != 1) {
+    fprintf(stderr, "loadgen: %s is not an IPv4 address\n", host);
+    exit(2);
+  }
+  family = AF_INET;
+  socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
+  addrlen = sizeof *in;
+}
+
+static void watch(struct conn *c, uint32_t events, int op) {
+  struct epoll_event ev = {.events = events, .data.ptr = c};
+  if (epoll_ctl(epfd, op, c->fd, &ev) < 0) die("epoll_ctl");
+  c->wants_out = (events & EPOLLOUT) != 0;
+}
+
+// Starts a non-blocking connect; returns 0, or -1 when the server's backlog
+// is full (a Unix socket says EAGAIN instead of queueing the attempt).
+static int start_connect(struct conn *c) {
+  c->fd = socket(family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c->fd < 0) die("socket");
+  if (family == AF_INET && socktype == SOCK_STREAM) {
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  if (connect(c->fd, (struct sockaddr *)&addr, addrlen) < 0 &&
+      errno != EINPROGRESS) {
+    if (errno == EAGAIN) {
+      close(c->fd);
+      c->fd = -1;
+      return -1;
+    }
+    die("connect");
+  }
+  c->started = now_ns();
+  c->got = 0;
+  c->out = 0;
+  return 0;
+}
+
+// Writes what is left of the current request; returns -1 if the connection failed.
+static int flush_request(struct conn *c) {
+  while (c->out > 0) {
+    ssize_t n = write(c->fd, payload + (size - c->out), c->out);
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        if (!c->wants_out) watch(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+        return 0;
+      }
+      return -1;
+    }
+    c->out -= n;
+  }
+  if (c->wants_out) watch(c, EPOLLIN, EPOLL_CTL_MOD);
+  return 0;
+}
+
+static int send_request(struct conn *c) {
+  c->started = now_ns();
+  c->got = 0;
+  c->out = size;
+  return flush_request(c);
+}
+
+static void fail(struct conn *c, const char *what) {
+  (void)c;
+  if (errors++ < 5) fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+}
+
+// Ping-pong, UDP and idle: one request in flight per connection.
+static void on_echo(struct conn *c, uint32_t events) {
+  if (events & EPOLLOUT && c->out > 0) {
+    if (flush_request(c) < 0) fail(c, "write");
+  }
+  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
+  while (1) {
+    ssize_t n = read(c->fd, scratch, size);
+    if (n < 0) {
+      if (errno == EAGAIN) return;
+      fail(c, "read");
+      watch(c, 0, EPOLL_CTL_DEL);
+      return;
+    }
+    if (n == 0) {
+      errno = ECONNRESET;
+      fail(c, "server closed the connection");
+      watch(c, 0, EPOLL_CTL_DEL);
+      return;
+    }
+    c->got += n;
+    if (socktype == SOCK_DGRAM || c->got >= size) {
+      if (mode == IDLE) {
+        c->ready = 1;
+        return;
+      }
+      record(c->started);
+      if (send_request(c) < 0) fail(c, "write");
+      if (socktype == SOCK_STREAM) return;
+    }
+  }
+}
+
+static void on_bulk(struct conn *c, uint32_t events) {
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+    while (1) {
+      ssize_t n = read(c->fd, scratch, BULK_CHUNK);
+      if (n < 0) {
+        if (errno != EAGAIN) {
+          fail(c, "read");
+          watch(c, 0, EPOLL_CTL_DEL);
+          return;
+        }
+        break;
+      }
+      if (n == 0) {
+        errno = ECONNRESET;
+        fail(c, "server closed the connection");
+        watch(c, 0, EPOLL_CTL_DEL);
+        return;
+      }
+      c->recvd += n;
+      if (measuring) bytes += n;
+    }
+  }
+  while (c->sent - c->recvd + BULK_CHUNK <= window) {
+    size_t off = c->sent % BULK_CHUNK;
+    ssize_t n = write(c->fd, payload + off, BULK_CHUNK - off);
+    if (n < 0) {
+      if (errno != EAGAIN) {
+        fail(c, "write");
+        return;
+      }
+      if (!c->wants_out) watch(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+      return;
+    }
+    c->sent += n;
+  }
+  if (c->wants_out) watch(c, EPOLLIN, EPOLL_CTL_MOD);
+}
+
+static int pending_starts;
+
+static void on_connrate(struct conn *c, uint32_t events) {
+  (void)events;
+  while (1) {
+    ssize_t n = read(c->fd, scratch, BULK_CHUNK);
+    if (n > 0) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n == 0) {
+      record(c->started);
+    } else {
+      fail(c, "read");
+    }
+    close(c->fd);  // also removes it from the epoll set
+    c->fd = -1;
+    pending_starts++;
+    return;
+  }
+}
+
+static void start_pending(void) {
+  for (int i = 0; i < conns && pending_starts > 0; i++) {
+    struct conn *c = &table[i];
+    if (c->fd >= 0) continue;
+    if (start_connect(c) < 0) return;  // backlog full: try again soon
+    watch(c, EPOLLIN, EPOLL_CTL_ADD);
+    pending_starts--;
+  }
+}
+
+// Connects every connection before the clock starts (not for connrate).
+static void connect_all(void) {
+  int batch = mode == IDLE ? IDLE_CONNECT_BATCH : conns;
+  for (int first = 0; first < conns; first += batch) {
+    int last = first + batch < conns ? first + batch : conns;
+    for (int i = first; i < last; i++) {
+      struct conn *c = &table[i];
+      while (start_connect(c) < 0) usleep(1000);
+      if (socktype == SOCK_STREAM) {
+        struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+        if (poll(&p, 1, 10000) != 1) die("connect timed out");
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+          errno = err;
+          die("connect");
+        }
+      }
+      watch(c, EPOLLIN, EPOLL_CTL_ADD);
+      if (mode == IDLE) {
+        if (send_request(c) < 0) die("write");
+      }
+    }
+    if (mode == IDLE) {
+      // Wait for this batch's echoes, so that every handler is running.
+      int64_t deadline = now_ns() + 30LL * 1000000000;
+      struct epoll_event evs[256];
+      while (1) {
+        int done = 1;
+        for (int i = first; i < last; i++) done &= table[i].ready;
+        if (done) break;
+        if (now_ns() > deadline) {
+          fprintf(stderr, "loadgen: echoes did not come back\n");
+          exit(2);
+        }
+        int n = epoll_wait(epfd, evs, 256, 100);
+        for (int k = 0; k < n; k++) on_echo(evs[k].data.ptr, evs[k].events);
+      }
+    }
+  }
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static uint32_t percentile(double p) {
+  if (nlat == 0) return 0;
+  size_t i = (size_t)(p * (nlat - 1) + 0.5);
+  return lat[i];
+}
+
+static void raise_fd_limit(void) {
+  struct rlimit r;
+  getrlimit(RLIMIT_NOFILE, &r);
+  r.rlim_cur = r.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &r);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr,
+            "usage: loadgen pingpong|bulk|connrate|udp|idle ADDRESS [-c conns] "
+            "[-d seconds] [-w warmup] [-s size] [-b window] [-p pid]\n");
+    return 2;
+  }
+  const char *m = argv[1];
+  mode = !strcmp(m, "pingpong") ? PINGPONG
+         : !strcmp(m, "bulk")   ? BULK
+         : !strcmp(m, "connrate") ? CONNRATE
+         : !strcmp(m, "udp")    ? UDP
+         : !strcmp(m, "idle")   ? IDLE
+                                : (fprintf(stderr, "loadgen: unknown mode %s\n", m), exit(2), PINGPONG);
+  parse_address(argv[2]);
+  for (int i = 3; i + 1 < argc; i += 2) {
+    const char *flag = argv[i], *value = argv[i + 1];
+    if (!strcmp(flag, "-c")) conns = atoi(value);
+    else if (!strcmp(flag, "-d")) seconds = atof(value);
+    else if (!strcmp(flag, "-w")) warmup = atof(value);
+    else if (!strcmp(flag, "-s")) size = atol(value);
+    else if (!strcmp(flag, "-b")) window = atol(value);
+    else if (!strcmp(flag, "-p")) server_pid = atoi(value);
+    else {
+      fprintf(stderr, "loadgen: unknown flag %s\n", flag);
+      return 2;
+    }
+  }
+  if ((mode == UDP) != (socktype == SOCK_DGRAM)) {
+    fprintf(stderr, "loadgen: udp mode needs a udp: address and only it\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  size_t bufsize = size > BULK_CHUNK ? size : BULK_CHUNK;
+  payload = malloc(bufsize);
+  scratch = malloc(bufsize);
+  memset(payload, 'x', bufsize);
+  table = calloc(conns, sizeof *table);
+  for (int i = 0; i < conns; i++) table[i].fd = -1;
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) die("epoll_create1");
+
+  if (mode == CONNRATE) {
+    pending_starts = conns;
+    start_pending();
+  } else {
+    connect_all();
+  }
+  if (mode == IDLE) {
+    printf("READY %d\n", conns);
+    fflush(stdout);
+    char c;
+    while (read(0, &c, 1) > 0) {
+    }
+    // Say whether the server still holds every connection after the wait.
+    int alive = 0;
+    for (int i = 0; i < conns; i++) {
+      char b;
+      ssize_t n = recv(table[i].fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+      if (n < 0 && errno == EAGAIN) alive++;
+    }
+    printf("{\"mode\":\"idle\",\"conns\":%d,\"alive\":%d}\n", conns, alive);
+    return 0;
+  }
+  if (mode == PINGPONG || mode == UDP) {
+    for (int i = 0; i < conns; i++) {
+      if (send_request(&table[i]) < 0) die("write");
+    }
+  } else if (mode == BULK) {
+    for (int i = 0; i < conns; i++) on_bulk(&table[i], 0);
+  }
+
+  int64_t begin = now_ns();
+  int64_t t_start = begin + (int64_t)(warmup * 1e9);
+  int64_t t_end = t_start + (int64_t)(seconds * 1e9);
+  long long ticks0 = 0, busy0 = 0;
+  double cpu0 = 0;
+  int64_t last_scan = begin;
+  struct epoll_event evs[512];
+  while (1) {
+    int64_t t = now_ns();
+    if (!measuring && t >= t_start) {
+      measuring = 1;
+      ticks0 = server_ticks();
+      busy0 = machine_busy_ticks();
+      cpu0 = cpu_seconds();
+      t_start = t;
+      t_end = t + (int64_t)(seconds * 1e9);
+    } else if (measuring && t >= t_end) {
+      break;
+    }
+    if (mode == UDP && t - last_scan > UDP_RETRY_NS / 4) {
+      last_scan = t;
+      for (int i = 0; i < conns; i++) {
+        if (t - table[i].started > UDP_RETRY_NS) {
+          if (measuring) lost++;
+          send_request(&table[i]);
+        }
+      }
+    }
+    int timeout = pending_starts > 0 ? 1 : 10;
+    int n = epoll_wait(epfd, evs, 512, timeout);
+    if (n < 0 && errno != EINTR) die("epoll_wait");
+    for (int k = 0; k < n; k++) {
+      struct conn *c = evs[k].data.ptr;
+      if (mode == BULK) on_bulk(c, evs[k].events);
+      else if (mode == CONNRATE) on_connrate(c, evs[k].events);
+      else on_echo(c, evs[k].events);
+    }
+    if (pending_starts > 0) start_pending();
+  }
+  int64_t t_stop = now_ns();
+  long long ticks1 = server_ticks();
+  long long busy1 = machine_busy_ticks();
+  double cpu1 = cpu_seconds();
+  double elapsed = (t_stop - t_start) / 1e9;
+  qsort(lat, nlat, sizeof *lat, cmp_u32);
+  long tck = sysconf(_SC_CLK_TCK);
+  double server_cpu = server_pid ? (double)(ticks1 - ticks0) / tck : -1;
+  if (mode == BULK) ops = bytes / BULK_CHUNK;
+  double other = server_pid ? ((double)(busy1 - busy0) / tck - server_cpu -
+                               (cpu1 - cpu0)) / elapsed
+                            : -1;
+  if (other < 0 && server_pid) other = 0;
+  printf(
+      "{\"mode\":\"%s\",\"conns\":%d,\"seconds\":%.3f,\"ops\":%llu,"
+      "\"rate\":%.1f,\"mbps\":%.2f,\"p50_us\":%u,\"p99_us\":%u,\"max_us\":%u,"
+      "\"errors\":%llu,\"lost\":%llu,\"client_cpu\":%.3f,\"server_cpu\":%.3f,"
+      "\"other_cpu\":%.3f}\n",
+      m, conns, elapsed, (unsigned long long)ops, ops / elapsed,
+      bytes / elapsed / 1e6, percentile(0.50), percentile(0.99),
+      nlat ? lat[nlat - 1] : 0, (unsigned long long)errors,
+      (unsigned long long)lost, (cpu1 - cpu0) / elapsed, server_cpu, other);
+  return 0;
+}

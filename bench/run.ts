@@ -1,0 +1,840 @@
+// Runs the benchmarks: the module's servers against raw Deno, Node and C,
+// under one C load generator, and writes bench/results/RESULTS.md and
+// bench/results/chart.svg.
+//
+//   deno run -A bench/run.ts [--quick] [--only=REGEX] [--out=DIR]
+//
+// --quick runs one short round (for development); the full run makes three
+// interleaved rounds and fits in 15 minutes. --only keeps the tests whose id
+// matches. Servers run pinned to CPU 0 and the load generator to CPU 1.
+//
+// Needs cc, taskset and node on PATH; Linux only (/proc).
+
+const BENCH = new URL(".", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+const BUILD = `${BENCH}.build`;
+
+const args = Deno.args;
+let quick = args.includes("--quick");
+const only = new RegExp(
+  args.find((a) => a.startsWith("--only="))?.slice(7) ?? ".",
+);
+const outDir = args.find((a) => a.startsWith("--out="))?.slice(6) ??
+  `${BENCH}results`;
+/** Re-renders the report from a saved results.json, without measuring. */
+const reportOnly = args.find((a) => a.startsWith("--report="))?.slice(9);
+
+const flag = (name: string) =>
+  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+/** Keeps only these servers (for development): --servers=module,raw. */
+const onlyServers = flag("servers")?.split(",");
+
+/**
+ * Rounds, measured seconds and warm-up seconds of each measurement: the full
+ * run fits in 15 minutes; --rounds and --seconds override them.
+ */
+const PLAN = {
+  ...(quick
+    ? { rounds: 1, seconds: 1, warmup: 0.5, idleConns: 2_000 }
+    : { rounds: 3, seconds: 2, warmup: 0.75, idleConns: 5_000 }),
+  ...(flag("rounds") ? { rounds: Number(flag("rounds")) } : {}),
+  ...(flag("seconds") ? { seconds: Number(flag("seconds")) } : {}),
+};
+
+/** The idle test waits this long after the last connection before reading RSS, so that lazy allocations have happened. */
+const IDLE_SETTLE_MS = 1_000;
+
+const SERVER_CPU = "0";
+const CLIENT_CPU = "1";
+
+// ---------------------------------------------------------------- servers
+
+type Transport = "tcp" | "unix" | "udp";
+type Kind = "echo" | "hello";
+
+interface ServerDef {
+  id: string;
+  label: string;
+  transports: Transport[];
+  kinds: Kind[];
+  command: (kind: Kind, address: string) => string[];
+  /** The CPUs it may run on: a pool of workers gets both, the client's too. */
+  cpus?: string;
+}
+
+const DENO = [Deno.execPath(), "run", "-A", "--unstable-net"];
+const hasWorkers = await exists(`${ROOT}workers.ts`);
+
+const SERVERS: ServerDef[] = [
+  {
+    id: "module",
+    label: "@sockets/net",
+    transports: ["tcp", "unix", "udp"],
+    kinds: ["echo", "hello"],
+    command: (kind, address) => [
+      ...DENO,
+      `${BENCH}servers/module.ts`,
+      kind,
+      address,
+    ],
+  },
+  {
+    id: "raw",
+    label: "raw Deno",
+    transports: ["tcp", "unix", "udp"],
+    kinds: ["echo", "hello"],
+    command: (kind, address) => [
+      ...DENO,
+      `${BENCH}servers/raw_deno.ts`,
+      kind,
+      address,
+    ],
+  },
+  {
+    id: "node",
+    label: "Node",
+    transports: ["tcp", "unix", "udp"],
+    kinds: ["echo", "hello"],
+    command: (kind, address) => [
+      "node",
+      `${BENCH}servers/node.mjs`,
+      kind,
+      address,
+    ],
+  },
+  {
+    id: "c-epoll",
+    label: "C epoll",
+    transports: ["tcp", "unix", "udp"],
+    kinds: ["echo", "hello"],
+    command: (kind, address) => [`${BUILD}/epoll_server`, kind, address],
+  },
+  {
+    id: "c-fork",
+    label: "C fork",
+    transports: ["tcp", "unix"],
+    kinds: ["echo", "hello"],
+    command: (kind, address) => [`${BUILD}/fork_server`, kind, address],
+  },
+];
+if (hasWorkers) {
+  for (const workers of [1, 2]) {
+    SERVERS.push({
+      id: `workers-${workers}`,
+      label: `serveWorkers ×${workers}`,
+      cpus: `${SERVER_CPU},${CLIENT_CPU}`,
+      transports: ["tcp"],
+      kinds: ["echo", "hello"],
+      command: (kind, address) => [
+        ...DENO,
+        `${BENCH}servers/workers.ts`,
+        kind,
+        address,
+        String(workers),
+      ],
+    });
+  }
+}
+
+// ------------------------------------------------------------------ tests
+
+type Mode = "pingpong" | "bulk" | "connrate" | "udp";
+
+interface TestDef {
+  id: string;
+  title: string;
+  mode: Mode;
+  transport: Transport;
+  conns: number;
+  servers: string[];
+}
+
+const STREAM = ["module", "raw", "node", "c-epoll", "c-fork"];
+const POOL = hasWorkers ? ["workers-1", "workers-2"] : [];
+const TESTS: TestDef[] = [];
+for (const transport of ["tcp", "unix"] as const) {
+  const servers = transport === "tcp" ? [...STREAM, ...POOL] : STREAM;
+  for (const conns of [1, 16, 256]) {
+    TESTS.push({
+      id: `${transport}-pingpong-c${conns}`,
+      title: `${transport.toUpperCase()} ping-pong, 64 B, ${conns} conn`,
+      mode: "pingpong",
+      transport,
+      conns,
+      servers: conns === 1 ? servers.filter((s) => !POOL.includes(s)) : servers,
+    });
+  }
+  TESTS.push({
+    id: `${transport}-bulk-c1`,
+    title: `${transport.toUpperCase()} bulk echo, 64 KiB writes, 1 conn`,
+    mode: "bulk",
+    transport,
+    conns: 1,
+    servers: servers.filter((s) => !POOL.includes(s)),
+  });
+  TESTS.push({
+    id: `${transport}-connrate-c16`,
+    title: `${transport.toUpperCase()} connection rate (greeting), 16 at once`,
+    mode: "connrate",
+    transport,
+    conns: 16,
+    servers,
+  });
+}
+for (const conns of [1, 16]) {
+  TESTS.push({
+    id: `udp-pingpong-c${conns}`,
+    title: `UDP ping-pong, 64 B, ${conns} client${conns > 1 ? "s" : ""}`,
+    mode: "udp",
+    transport: "udp",
+    conns,
+    servers: ["module", "raw", "node", "c-epoll"],
+  });
+}
+
+const IDLE_SERVERS = ["module", "raw", "node", "c-epoll"];
+
+// ------------------------------------------------------------ measurement
+
+interface Sample {
+  rate: number;
+  mbps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  lost: number;
+  clientCpu: number;
+  /** CPU that other programs on the machine used meanwhile, in cores. */
+  otherCpu: number;
+  /** Server CPU microseconds per operation (per 64 KiB for bulk). */
+  cpuPerOp: number;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function build(): Promise<void> {
+  await Deno.mkdir(BUILD, { recursive: true });
+  const sources = {
+    loadgen: `${BENCH}loadgen.c`,
+    epoll_server: `${BENCH}servers/epoll_server.c`,
+    fork_server: `${BENCH}servers/fork_server.c`,
+  };
+  for (const [name, source] of Object.entries(sources)) {
+    const binary = `${BUILD}/${name}`;
+    const built = await Deno.stat(binary).catch(() => null);
+    const src = await Deno.stat(source);
+    if (built && built.mtime! >= src.mtime!) continue;
+    const { code, stderr } = await new Deno.Command("cc", {
+      args: ["-O2", "-Wall", "-o", binary, source],
+    }).output();
+    if (code !== 0) {
+      throw new Error(
+        `cc ${source} failed:\n${new TextDecoder().decode(stderr)}`,
+      );
+    }
+  }
+}
+
+/** The hard limit of open files: servers and the load generator get it as their soft limit. */
+async function hardFileLimit(): Promise<number> {
+  const limits = await Deno.readTextFile("/proc/self/limits");
+  const line = limits.split("\n").find((l) => l.startsWith("Max open files"));
+  const hard = line?.trim().split(/\s+/)[4];
+  return hard === undefined || hard === "unlimited" ? 65_536 : Number(hard);
+}
+const FILE_LIMIT = await hardFileLimit();
+
+let nextPort = 20_000 + Math.floor(Math.random() * 10_000);
+const tmp = await Deno.makeTempDir({ prefix: "sockets-net-bench-" });
+
+function addressFor(transport: Transport, id: string): string {
+  if (transport === "unix") return `unix:${tmp}/${id}.sock`;
+  return `${transport}:127.0.0.1:${nextPort++}`;
+}
+
+interface Running {
+  pid: number;
+  address: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(
+  server: ServerDef,
+  kind: Kind,
+  transport: Transport,
+): Promise<Running> {
+  const address = addressFor(transport, server.id);
+  const [program, ...rest] = server.command(kind, address);
+  const child = new Deno.Command("taskset", {
+    args: [
+      "-c",
+      server.cpus ?? SERVER_CPU,
+      "prlimit",
+      `--nofile=${FILE_LIMIT}:${FILE_LIMIT}`,
+      program,
+      ...rest,
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  while (!seen.includes("LISTENING")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      clearTimeout(deadline);
+      throw new Error(`${server.label} did not start on ${address}`);
+    }
+    seen += value;
+  }
+  clearTimeout(deadline);
+  // Keep draining stdout so that a chatty server never blocks.
+  (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })().catch(() => {});
+  // taskset and prlimit exec the server: the child's pid is the server's.
+  return {
+    pid: child.pid,
+    address,
+    async stop() {
+      // The fork server's children hold connections of their own.
+      if (server.id === "c-fork") {
+        await new Deno.Command("pkill", {
+          args: ["-KILL", "-P", `${child.pid}`],
+        }).output().catch(() => {});
+      }
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone already */ }
+      await child.status;
+    },
+  };
+}
+
+async function loadgen(
+  mode: string,
+  address: string,
+  conns: number,
+  pid: number,
+): Promise<Record<string, number>> {
+  const { code, stdout, stderr } = await new Deno.Command("taskset", {
+    args: [
+      "-c",
+      CLIENT_CPU,
+      `${BUILD}/loadgen`,
+      mode,
+      address,
+      "-c",
+      String(conns),
+      "-d",
+      String(PLAN.seconds),
+      "-w",
+      String(PLAN.warmup),
+      "-p",
+      String(pid),
+    ],
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  if (code !== 0) {
+    throw new Error(
+      `loadgen ${mode} ${address} failed: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return JSON.parse(text.trim().split("\n").at(-1)!);
+}
+
+async function measure(test: TestDef, server: ServerDef): Promise<Sample> {
+  const kind: Kind = test.mode === "connrate" ? "hello" : "echo";
+  const running = await startServer(server, kind, test.transport);
+  try {
+    const r = await loadgen(
+      test.mode,
+      running.address,
+      test.conns,
+      running.pid,
+    );
+    return {
+      rate: r.rate,
+      mbps: r.mbps,
+      p50: r.p50_us,
+      p99: r.p99_us,
+      errors: r.errors,
+      lost: r.lost,
+      clientCpu: r.client_cpu,
+      otherCpu: r.other_cpu,
+      cpuPerOp: r.ops > 0 ? (r.server_cpu * 1e6) / r.ops : NaN,
+    };
+  } finally {
+    await running.stop();
+  }
+}
+
+async function rssKb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+}
+
+interface IdleSample {
+  kbPerConn: number;
+  baseKb: number;
+  alive: number;
+}
+
+async function measureIdle(server: ServerDef): Promise<IdleSample> {
+  const running = await startServer(server, "echo", "tcp");
+  try {
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const before = await rssKb(running.pid);
+    const child = new Deno.Command("taskset", {
+      args: [
+        "-c",
+        CLIENT_CPU,
+        `${BUILD}/loadgen`,
+        "idle",
+        running.address,
+        "-c",
+        String(PLAN.idleConns),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = "";
+    while (!text.includes("READY")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`idle load on ${server.label} failed`);
+      text += value;
+    }
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const after = await rssKb(running.pid);
+    await child.stdin.close();
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    await child.status;
+    const result = JSON.parse(text.trim().split("\n").at(-1)!);
+    return {
+      kbPerConn: ((after - before) * 1024) / 1000 / PLAN.idleConns,
+      baseKb: before,
+      alive: result.alive,
+    };
+  } finally {
+    await running.stop();
+  }
+}
+
+// ------------------------------------------------------------------- run
+
+if (!reportOnly) await build();
+const serversById = new Map(SERVERS.map((s) => [s.id, s]));
+const tests = TESTS.filter((t) => only.test(t.id)).map((t) => ({
+  ...t,
+  servers: t.servers.filter((s) => !onlyServers || onlyServers.includes(s)),
+}));
+const samples = new Map<string, Sample[]>();
+const idle = new Map<string, IdleSample[]>();
+const key = (test: string, server: string) => `${test} ${server}`;
+let minutes = 0;
+if (reportOnly) {
+  const saved = JSON.parse(await Deno.readTextFile(reportOnly));
+  Object.assign(PLAN, saved.plan);
+  minutes = saved.minutes;
+  quick = saved.quick;
+  for (const [k, v] of Object.entries(saved.samples)) {
+    samples.set(k, v as Sample[]);
+  }
+  for (const [k, v] of Object.entries(saved.idle)) {
+    idle.set(k, v as IdleSample[]);
+  }
+} else {
+  const started = Date.now();
+
+  for (let round = 0; round < PLAN.rounds; round++) {
+    for (const test of tests) {
+      // Rotate the order each round, so that no server always runs first.
+      const order = test.servers.map((_, i, a) => a[(i + round) % a.length]);
+      for (const id of order) {
+        const server = serversById.get(id)!;
+        const sample = await measure(test, server);
+        const list = samples.get(key(test.id, id)) ?? [];
+        list.push(sample);
+        samples.set(key(test.id, id), list);
+        console.log(
+          `round ${round + 1} ${test.id.padEnd(20)} ${
+            server.label.padEnd(16)
+          } ${format(test.mode === "bulk" ? sample.mbps : sample.rate)}${
+            test.mode === "bulk" ? " MB/s" : "/s"
+          }  p99 ${sample.p99} µs  cpu ${
+            sample.cpuPerOp.toFixed(1)
+          } µs/op  client ${(sample.clientCpu * 100).toFixed(0)}%  other ${
+            (sample.otherCpu * 100).toFixed(0)
+          }%`,
+        );
+      }
+    }
+    if (only.test("idle")) {
+      for (const id of IDLE_SERVERS) {
+        if (onlyServers && !onlyServers.includes(id)) continue;
+        const sample = await measureIdle(serversById.get(id)!);
+        const list = idle.get(id) ?? [];
+        list.push(sample);
+        idle.set(id, list);
+        console.log(
+          `round ${round + 1} idle ${PLAN.idleConns}        ${
+            serversById.get(id)!.label.padEnd(16)
+          } ${sample.kbPerConn.toFixed(1)} KB/conn (alive ${sample.alive})`,
+        );
+      }
+    }
+  }
+  minutes = (Date.now() - started) / 60_000;
+}
+
+// ---------------------------------------------------------------- report
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function format(value: number): string {
+  if (Number.isNaN(value)) return "–";
+  if (value >= 100) return Math.round(value).toLocaleString("en-US");
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function spread(values: number[]): string {
+  const med = format(median(values));
+  if (values.length < 2) return med;
+  return `${med} (${format(Math.min(...values))}–${
+    format(Math.max(...values))
+  })`;
+}
+
+interface Summary {
+  throughput: number;
+  cpu: number;
+  p99: number;
+}
+
+function summary(test: TestDef, server: string): Summary | undefined {
+  const list = samples.get(key(test.id, server));
+  if (!list) return undefined;
+  return {
+    throughput: median(list.map((s) => test.mode === "bulk" ? s.mbps : s.rate)),
+    cpu: median(list.map((s) => s.cpuPerOp)),
+    p99: median(list.map((s) => s.p99)),
+  };
+}
+
+const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
+
+const lines: string[] = [];
+const cpuModel = (await Deno.readTextFile("/proc/cpuinfo")).match(
+  /model name\s*:\s*(.*)/,
+)?.[1] ?? "unknown CPU";
+const versions = {
+  deno: Deno.version.deno,
+  node: new TextDecoder().decode(
+    (await new Deno.Command("node", { args: ["--version"] }).output()).stdout,
+  ).trim(),
+};
+lines.push(
+  "# Benchmark results",
+  "",
+  `One run of \`deno task bench${quick ? " --quick" : ""}\` on ${
+    new Date().toISOString().slice(0, 10)
+  }: ${cpuModel}, ${navigator.hardwareConcurrency} CPUs, ${Deno.build.os}; Deno ${versions.deno}, Node ${versions.node}. ${PLAN.rounds} interleaved round${
+    PLAN.rounds > 1 ? "s" : ""
+  } of ${PLAN.seconds} s per measurement after ${PLAN.warmup} s of warm-up, a fresh server for each; ${
+    minutes.toFixed(1)
+  } minutes in all.`,
+  "",
+  `Servers run pinned to CPU ${SERVER_CPU}, the C load generator (\`bench/loadgen.c\`, one epoll thread) to CPU ${CLIENT_CPU}. ` +
+    "Figures are medians with min–max over the rounds; ratios compare medians with raw Deno's. " +
+    "*Server CPU* is the server's user + system time (children included) over the measured interval, per operation: " +
+    "per request, per connection, or per 64 KiB echoed for bulk. " +
+    "*Client CPU* is the load generator's share of its core: near 100 % means the row is bound by the client, not the server. " +
+    "*Other CPU* is what the rest of the machine used meanwhile (from /proc/stat, in % of one core): this machine is shared, and a row with much of it was measured under interference.",
+  "",
+);
+if (!hasWorkers) {
+  lines.push(
+    "The prefork pool (`serveWorkers`) has no rows: `workers.ts` did not exist when this ran.",
+    "",
+  );
+}
+
+for (const test of tests) {
+  const raw = summary(test, "raw");
+  const unit = test.mode === "bulk"
+    ? "MB/s"
+    : test.mode === "connrate"
+    ? "conn/s"
+    : "req/s";
+  lines.push(`## ${test.title}`, "");
+  lines.push(
+    `| server | ${unit} | × raw Deno | p50 µs | p99 µs | server CPU µs/op | × raw Deno | client CPU | other CPU |`,
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+  );
+  for (const id of test.servers) {
+    const list = samples.get(key(test.id, id));
+    const s = summary(test, id);
+    if (!list || !s) continue;
+    const notes = list.some((x) => x.errors > 0 || x.lost > 0)
+      ? ` (errors ${median(list.map((x) => x.errors))}, lost ${
+        median(list.map((x) => x.lost))
+      })`
+      : "";
+    lines.push(
+      `| ${serversById.get(id)!.label}${notes} | ${
+        spread(list.map((x) => test.mode === "bulk" ? x.mbps : x.rate))
+      } | ${raw ? ratio(s.throughput, raw.throughput).toFixed(2) : "–"} | ${
+        format(median(list.map((x) => x.p50)))
+      } | ${spread(list.map((x) => x.p99))} | ${
+        spread(list.map((x) => x.cpuPerOp))
+      } | ${raw ? ratio(s.cpu, raw.cpu).toFixed(2) : "–"} | ${
+        Math.round(median(list.map((x) => x.clientCpu)) * 100)
+      } % | ${Math.round(median(list.map((x) => x.otherCpu)) * 100)} % |`,
+    );
+  }
+  lines.push("");
+}
+
+if (idle.size > 0) {
+  lines.push(
+    `## Idle memory, ${
+      PLAN.idleConns.toLocaleString("en-US")
+    } open TCP connections`,
+    "",
+    "Each connection is echoed once (so every handler runs and holds its buffer), then held idle; " +
+      `per connection = (VmRSS with them − VmRSS before) / ${PLAN.idleConns}, read ${IDLE_SETTLE_MS} ms after the last echo.`,
+    "",
+    "| server | KB per connection | RSS before, MB |",
+    "|---|--:|--:|",
+  );
+  for (const id of IDLE_SERVERS) {
+    const list = idle.get(id);
+    if (!list) continue;
+    lines.push(
+      `| ${serversById.get(id)!.label} | ${
+        spread(list.map((x) => x.kbPerConn))
+      } | ${format(median(list.map((x) => x.baseKb)) / 1024)} |`,
+    );
+  }
+  lines.push("");
+}
+
+// Targets: computed from this run, met or not.
+const targets: string[] = [];
+function check(name: string, value: number, goal: number, atMost = false) {
+  if (Number.isNaN(value)) return;
+  const met = atMost ? value <= goal : value >= goal;
+  targets.push(
+    `| ${name} | ${value.toFixed(2)} | ${atMost ? "≤" : "≥"} ${goal} | ${
+      met ? "met" : "**missed**"
+    } |`,
+  );
+}
+for (const test of tests) {
+  const mod = summary(test, "module");
+  const raw = summary(test, "raw");
+  if (!mod || !raw) continue;
+  check(
+    `${test.id}: throughput × raw Deno`,
+    ratio(mod.throughput, raw.throughput),
+    0.97,
+  );
+  if (test.mode !== "udp") {
+    check(
+      `${test.id}: server CPU/op × raw Deno`,
+      ratio(mod.cpu, raw.cpu),
+      1.05,
+      true,
+    );
+  }
+  const node = summary(test, "node");
+  if (test.id === "tcp-pingpong-c256" && node) {
+    check(`${test.id}: p99 × Node's`, ratio(mod.p99, node.p99), 1, true);
+  }
+  if (test.mode === "udp" && node) {
+    check(
+      `${test.id}: throughput × Node`,
+      ratio(mod.throughput, node.throughput),
+      1,
+    );
+  }
+  if (test.mode === "connrate") {
+    const fork = summary(test, "c-fork");
+    if (fork) {
+      check(
+        `${test.id}: conn/s × C fork`,
+        ratio(mod.throughput, fork.throughput),
+        4.5,
+      );
+    }
+    if (node) {
+      check(
+        `${test.id}: conn/s × Node`,
+        ratio(mod.throughput, node.throughput),
+        1,
+      );
+    }
+  }
+}
+const idleModule = idle.get("module");
+if (idleModule) {
+  check(
+    "idle KB per connection (module echo)",
+    median(idleModule.map((x) => x.kbPerConn)),
+    9,
+    true,
+  );
+}
+if (targets.length > 0) {
+  lines.push(
+    "## Targets",
+    "",
+    "| target | measured | goal | |",
+    "|---|--:|--:|---|",
+    ...targets,
+    "",
+  );
+}
+
+// What the tables mean and why targets were missed: written by hand from a
+// run, kept in its own file so that a rerun keeps it (and says so).
+const findings = await Deno.readTextFile(`${BENCH}FINDINGS.md`).catch(() => "");
+if (findings) lines.push(findings.replace(/^# /m, "## "));
+
+await Deno.mkdir(outDir, { recursive: true });
+await Deno.writeTextFile(`${outDir}/RESULTS.md`, lines.join("\n"));
+await Deno.writeTextFile(
+  `${outDir}/results.json`,
+  JSON.stringify(
+    {
+      plan: PLAN,
+      minutes,
+      quick,
+      samples: Object.fromEntries(samples),
+      idle: Object.fromEntries(idle),
+    },
+    null,
+    1,
+  ) + "\n",
+);
+await Deno.writeTextFile(`${outDir}/chart.svg`, chart());
+await Deno.remove(tmp, { recursive: true });
+// The outputs live in the repository: keep them as `deno fmt` wants them.
+await new Deno.Command(Deno.execPath(), {
+  args: ["fmt", "--quiet", outDir],
+}).output();
+console.log(`wrote ${outDir}/RESULTS.md and chart.svg`);
+
+// ----------------------------------------------------------------- chart
+
+/** Bars of throughput × raw Deno, one group per test. */
+function chart(): string {
+  const shown = ["module", "node", "c-epoll", "c-fork", ...POOL];
+  const colors: Record<string, string> = {
+    module: "#2b6cb0",
+    node: "#68a063",
+    "c-epoll": "#777777",
+    "c-fork": "#bbbbbb",
+    "workers-1": "#90cdf4",
+    "workers-2": "#63b3ed",
+  };
+  const rows = tests.map((test) => ({
+    test,
+    bars: shown.flatMap((id) => {
+      const s = summary(test, id);
+      const raw = summary(test, "raw");
+      return s && raw
+        ? [{ id, value: ratio(s.throughput, raw.throughput) }]
+        : [];
+    }),
+  }));
+  const bar = 9;
+  const labelWidth = 250;
+  const plotWidth = 420;
+  const max = Math.max(2, ...rows.flatMap((r) => r.bars.map((b) => b.value)));
+  const scale = plotWidth / max;
+  let y = 64;
+  const parts: string[] = [];
+  for (const row of rows) {
+    const height = row.bars.length * bar + 10;
+    parts.push(
+      `<text x="${labelWidth - 8}" y="${
+        y + height / 2
+      }" text-anchor="end" dominant-baseline="middle">${
+        escape(row.test.title)
+      }</text>`,
+    );
+    row.bars.forEach((b, i) => {
+      const w = Math.max(1, b.value * scale);
+      parts.push(
+        `<rect x="${labelWidth}" y="${y + i * bar}" width="${
+          w.toFixed(1)
+        }" height="${bar - 1}" fill="${colors[b.id]}"><title>${
+          escape(serversById.get(b.id)!.label)
+        }: ${b.value.toFixed(2)}×</title></rect>`,
+        `<text x="${labelWidth + w + 4}" y="${
+          y + i * bar + bar / 2
+        }" dominant-baseline="middle" font-size="8">${
+          b.value.toFixed(2)
+        }</text>`,
+      );
+    });
+    y += height;
+  }
+  const one = labelWidth + scale;
+  const legend = shown.filter((id) =>
+    rows.some((r) => r.bars.some((b) => b.id === id))
+  )
+    .map((id, i) => {
+      const x = labelWidth + (i % 4) * 110;
+      const top = 26 + Math.floor(i / 4) * 14;
+      return `<rect x="${x}" y="${top}" width="10" height="10" fill="${
+        colors[id]
+      }"/><text x="${x + 14}" y="${top + 9}">${
+        escape(serversById.get(id)!.label)
+      }</text>`;
+    });
+  const width = labelWidth + plotWidth + 60;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
+    y + 20
+  }" font-family="sans-serif" font-size="11">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="18" font-size="13" font-weight="bold">Throughput relative to raw Deno (1.0 = raw Deno; higher is better)</text>
+${legend.join("\n")}
+<line x1="${one}" y1="56" x2="${one}" y2="${y}" stroke="#c53030" stroke-dasharray="3,3"/>
+<text x="${one}" y="${
+    y + 12
+  }" text-anchor="middle" fill="#c53030">raw Deno</text>
+${parts.join("\n")}
+</svg>
+`;
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(
+    />/g,
+    "&gt;",
+  );
+}
