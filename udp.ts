@@ -24,6 +24,16 @@
  * so a datagram is never silently truncated. (Deno's own default receive
  * buffer is 65,507 bytes, which cuts large IPv6 datagrams short.)
  *
+ * Performance (measured with the repository's `bench/`, 64-byte ping-pong
+ * on 2 cores): a loop with one receive in flight reads one datagram per turn
+ * of the event loop, where Node's libuv reads a batch per wakeup, so it falls
+ * behind `dgram` under load. {@linkcode serveUdp} keeps `maxConcurrency`
+ * receives in flight (16 by default); with 16 clients it made 1.10× a raw
+ * `Deno.listenDatagram` loop and 1.14× Node, against 0.5× of that with one
+ * receive in flight and 0.8× with four. Several sockets sharing the port
+ * with `reuseAddress` gained nothing more. With a single client it costs
+ * about 10 µs more CPU per datagram than the raw loop (0.67× its rate).
+ *
  * Permissions: UDP needs `--unstable-net` in Deno 2 (its absence is reported
  * as such) and `--allow-net` for the local address bound (port 0 included,
  * e.g. `--allow-net=127.0.0.1:0` or `--allow-net=127.0.0.1`) and for every
