@@ -71,6 +71,7 @@ import {
   assertSignal,
   show,
 } from "./_validate.ts";
+import { ReceiveWindow } from "./_receive_window.ts";
 import { lookupHost } from "./resolve.ts";
 import { resolvePort } from "./services.ts";
 
@@ -1032,6 +1033,10 @@ export interface ServeUdpOptions extends ListenUdpOptions {
   onListen?: (addr: Deno.NetAddr) => void;
 }
 
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null)?.then === "function";
+}
+
 function reportError(error: unknown, from?: Deno.NetAddr): void {
   const peer = from === undefined
     ? ""
@@ -1058,6 +1063,9 @@ export class UdpServer implements AsyncDisposable {
   #drained: (() => void) | undefined;
   #shutdown: Promise<void> | undefined;
   readonly #pauses = new Set<() => void>();
+  readonly #receives: ReceiveWindow;
+  /** Idle workers; waking one with `true` hands it a receive to post. */
+  readonly #parked: ((receive: boolean) => void)[] = [];
 
   /**
    * Starts serving; use {@linkcode serveUdp} rather than this constructor.
@@ -1093,6 +1101,7 @@ export class UdpServer implements AsyncDisposable {
     const workers = Number.isFinite(maxConcurrency)
       ? maxConcurrency
       : DEFAULT_MAX_CONCURRENCY;
+    this.#receives = new ReceiveWindow(workers, this.#wakeReceivers);
     this.#finished = Promise.all(
       Array.from({ length: workers }, () => this.#work()),
     ).then(() => {
@@ -1158,6 +1167,7 @@ export class UdpServer implements AsyncDisposable {
     this.#stopping = true;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     for (const wake of this.#pauses) wake();
+    for (const wake of this.#parked.splice(0)) wake(false);
     if (this.#busy > 0) {
       const drained = new Promise<void>((resolve) => this.#drained = resolve);
       let deadline: ReturnType<typeof setTimeout> | undefined;
@@ -1173,14 +1183,19 @@ export class UdpServer implements AsyncDisposable {
   }
 
   /**
-   * One worker: a receive in flight into its own buffer, then the handler
-   * and its reply, then the next receive. The buffer is reused, so the hot
-   * path allocates nothing of its own.
+   * One worker: a receive into its own buffer, then the handler and its
+   * reply, then the next receive, or a rest while the socket already has as
+   * many receives in flight as the load needs (see `_receive_window.ts`). The
+   * buffer is reused, so the hot path allocates nothing of its own, and a
+   * worker that never receives never allocates it.
    */
   async #work(): Promise<void> {
-    const buffer = new Uint8Array(RECEIVE_BUFFER_SIZE);
+    let buffer: Uint8Array<ArrayBuffer> | undefined;
     let backoff = 0;
     while (!this.#stopping) {
+      if (this.#receives.hasRoom) this.#receives.posted();
+      else if (!await this.#park()) return;
+      buffer ??= new Uint8Array(RECEIVE_BUFFER_SIZE);
       let data: Uint8Array<ArrayBuffer>;
       let from: Deno.NetAddr;
       try {
@@ -1189,6 +1204,7 @@ export class UdpServer implements AsyncDisposable {
           Deno.NetAddr,
         ];
       } catch (error) {
+        this.#receives.failed();
         if (this.#stopping || this.#closed) return;
         if (error instanceof Deno.errors.BadResource) return;
         this.#report(annotate(error, {
@@ -1203,12 +1219,17 @@ export class UdpServer implements AsyncDisposable {
         await this.#pause(backoff);
         continue;
       }
+      this.#receives.completed();
+      // The next datagram must not wait for this handler.
+      this.#wakeReceivers();
       backoff = 0;
       // A datagram that arrives during a shutdown is not served.
       if (this.#stopping) return;
       this.#busy++;
       try {
-        const reply = await this.#handler(data, from);
+        const result = this.#handler(data, from);
+        // Awaiting a plain reply would cost a turn of the microtask queue.
+        const reply = isPromiseLike(result) ? await result : result;
         if (reply !== undefined && reply !== null) {
           assertPayload(reply, "the handler's reply");
           assertPayloadSize(reply, this.#family);
@@ -1223,18 +1244,29 @@ export class UdpServer implements AsyncDisposable {
     }
   }
 
-  async #reply(reply: Uint8Array, to: Deno.NetAddr): Promise<void> {
-    try {
-      await this.#conn.send(reply, to);
-    } catch (error) {
+  #reply(reply: Uint8Array, to: Deno.NetAddr): Promise<unknown> {
+    return this.#conn.send(reply, to).catch((error) => {
       throw annotate(error, {
         op: "send",
         network: "udp",
         address: joinHostPort(to.hostname, to.port),
         port: to.port,
       });
-    }
+    });
   }
+
+  /** Rests an idle worker: true when it is given a receive, false at shutdown. */
+  #park(): Promise<boolean> {
+    return new Promise<boolean>((wake) => this.#parked.push(wake));
+  }
+
+  /** Hands receives to resting workers while the window has room. */
+  #wakeReceivers = (): void => {
+    while (this.#receives.hasRoom && this.#parked.length > 0) {
+      this.#receives.posted();
+      this.#parked.pop()!(true);
+    }
+  };
 
   /** Waits `ms` after a receive error; a shutdown ends the wait at once. */
   #pause(ms: number): Promise<void> {

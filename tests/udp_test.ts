@@ -379,6 +379,37 @@ Deno.test("serveUdp() runs at most maxConcurrency handlers at once", async () =>
   assertEquals(peak, 2);
 });
 
+Deno.test("serveUdp() keeps receiving while every earlier handler waits", async () => {
+  const count = 16;
+  const release = Promise.withResolvers<void>();
+  const allStarted = Promise.withResolvers<void>();
+  let started = 0;
+  await using server = serveUdp(
+    { hostname: "127.0.0.1", port: 0 },
+    async (data) => {
+      if (++started === count) allStarted.resolve();
+      await release.promise;
+      return data;
+    },
+  );
+  using client = await connectUdp({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  for (let i = 0; i < count; i++) await client.send(new Uint8Array([i]));
+  await within(allStarted.promise, `${count} handlers`);
+  assertEquals(server.busy, count);
+  release.resolve();
+  const replies = [];
+  for (let i = 0; i < count; i++) {
+    replies.push((await within(client.receive(), `reply ${i}`))[0]);
+  }
+  assertEquals(
+    replies.sort((a, b) => a - b),
+    Array.from({ length: count }, (_, i) => i),
+  );
+});
+
 Deno.test("serveUdp() shutdown lets running handlers reply, then stops", async () => {
   const entered = Promise.withResolvers<void>();
   const release = Promise.withResolvers<void>();
