@@ -455,7 +455,7 @@ export interface CopyOptions {
  * returns how many bytes it copied. It does not close either side: call
  * `closeWrite()` or `close()` after it as the protocol needs.
  *
- * The copy reads into one reused buffer that starts at 4 KiB, doubles after
+ * The copy reads into one reused buffer that starts at 1 KiB, doubles after
  * each read that fills it, up to 64 KiB, and shrinks back after a few small
  * reads: an idle connection holds little memory, and a bulk transfer gets
  * large reads. Each read is written in full before the next read.

@@ -1372,8 +1372,8 @@ function randomLinesInput(random: Random): Uint8Array<ArrayBuffer> {
   return concat(...parts);
 }
 
-/** Frame limits: tiny, around the adaptive buffer's 4 KiB start, and past its 64 KiB. */
-const FRAME_LIMITS = [0, 1, 7, 100, 4096, 70_000];
+/** Frame limits: tiny, around the adaptive buffer's 1 KiB start, and past its 64 KiB. */
+const FRAME_LIMITS = [0, 1, 7, 100, 1024, 4096, 70_000];
 
 function randomFramesInput(
   random: Random,
