@@ -27,12 +27,14 @@
  * Performance (measured with the repository's `bench/`, 64-byte ping-pong
  * on 2 cores): a loop with one receive in flight reads one datagram per turn
  * of the event loop, where Node's libuv reads a batch per wakeup, so it falls
- * behind `dgram` under load. {@linkcode serveUdp} keeps `maxConcurrency`
- * receives in flight (16 by default); with 16 clients it made 1.10× a raw
- * `Deno.listenDatagram` loop and 1.14× Node, against 0.5× of that with one
- * receive in flight and 0.8× with four. Several sockets sharing the port
- * with `reuseAddress` gained nothing more. With a single client it costs
- * about 10 µs more CPU per datagram than the raw loop (0.67× its rate).
+ * behind `dgram` under load; but every receive in flight is woken for each
+ * datagram, so when datagrams come one at a time each extra one is a wasted
+ * system call (16 in flight halved a one-client server's rate).
+ * {@linkcode serveUdp} keeps between one and `maxConcurrency` receives in
+ * flight, following the load: with 16 clients it made 1.14× a raw
+ * `Deno.listenDatagram` loop and 1.14× Node, with one client 0.96× the raw
+ * loop. Several sockets sharing the port with `reuseAddress` gained nothing
+ * over several receives on one.
  *
  * Permissions: UDP needs `--unstable-net` in Deno 2 (its absence is reported
  * as such) and `--allow-net` for the local address bound (port 0 included,
@@ -104,9 +106,10 @@ const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
 const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
 
 /**
- * Handlers that `serveUdp` runs at once by default. Each one holds its own
- * 64 KiB receive buffer (1 MiB in all), and each is one receive in flight on
- * the socket, so a burst is read while earlier handlers still run.
+ * Handlers that `serveUdp` runs at once by default, and receives in flight
+ * under load, so a burst is read while earlier handlers still run. Each
+ * worker allocates its 64 KiB receive buffer when it first receives (1 MiB
+ * for all 16).
  */
 const DEFAULT_MAX_CONCURRENCY = 16;
 
@@ -996,10 +999,11 @@ export type UdpHandler = (
 /** Options of {@linkcode serveUdp}. */
 export interface ServeUdpOptions extends ListenUdpOptions {
   /**
-   * The most handlers running at once. Each is also a receive in flight with
-   * its own 64 KiB buffer; at the limit, datagrams wait in the socket's
-   * receive buffer, and the kernel drops them when it is full, as UDP does.
-   * `1` makes an iterative server.
+   * The most handlers running at once, and the most receives in flight
+   * (how many are in flight follows the load), each with its own 64 KiB
+   * buffer. At the limit, datagrams wait in the socket's receive buffer, and
+   * the kernel drops them when it is full, as UDP does. `1` makes an
+   * iterative server.
    *
    * @default {16}
    */
