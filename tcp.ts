@@ -181,7 +181,8 @@ function tuneConnection(
   keepAlive: boolean,
 ): void {
   try {
-    conn.setNoDelay(noDelay);
+    // Both are off on a new socket: only turning one on costs a system call.
+    if (noDelay) conn.setNoDelay(true);
     if (keepAlive) conn.setKeepAlive(true);
   } catch {
     // The peer already reset the connection: its first read or write says so.
