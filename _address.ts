@@ -32,6 +32,49 @@ export function ipFamily(text: string): IpFamily | undefined {
   return undefined;
 }
 
+/** Formats `host:port`, bracketing IPv6 literals as URLs and Go do. */
+export function joinHostPort(hostname: string, port: number): string {
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
+}
+
+/**
+ * Formats a socket address for people: `127.0.0.1:8080`, `[::1]:8080`
+ * (IPv6 in brackets, as in URLs), or a Unix socket's path (`unnamed` for a
+ * socket bound to no path).
+ *
+ * @param addr An address such as `conn.remoteAddr`, `server.addr` or a datagram's sender.
+ * @returns The address as text.
+ *
+ * @example Log where a server listens
+ * ```ts
+ * import { formatAddress } from "@sockets/net";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(
+ *   formatAddress({ transport: "tcp", hostname: "::1", port: 8080 }),
+ *   "[::1]:8080",
+ * );
+ * assertEquals(
+ *   formatAddress({ transport: "unix", path: "/run/app.sock" }),
+ *   "/run/app.sock",
+ * );
+ * ```
+ */
+export function formatAddress(addr: Deno.Addr): string {
+  switch (addr.transport) {
+    case "tcp":
+    case "udp":
+      return joinHostPort(addr.hostname, addr.port);
+    case "unix":
+    case "unixpacket":
+      return addr.path || "unnamed";
+    default:
+      return String((addr as { transport?: unknown }).transport);
+  }
+}
+
 /** Returns `hostname` without the brackets of a `[::1]`-style IPv6 literal. */
 export function unbracket(hostname: string): string {
   return hostname.startsWith("[") && hostname.endsWith("]")

@@ -1,6 +1,23 @@
 // Rewrites operating-system and permission errors so that they say what failed,
 // where, and how to fix it, in the manner of Go's `dial tcp 127.0.0.1:9: ...`.
 
+/**
+ * Throws `Deno.errors.NotSupported` unless Deno's unstable net API is there
+ * (`Deno.listenDatagram`, `reusePort`): Deno 2 keeps datagram sockets and
+ * `SO_REUSEPORT` behind `--unstable-net`.
+ *
+ * @param what What needs it, for the message: `"listen udp 0.0.0.0:53"`.
+ */
+export function requireUnstableNet(what: string): void {
+  if (
+    typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function"
+  ) {
+    throw new Deno.errors.NotSupported(
+      `${what}: needs Deno's unstable net API; run again with --unstable-net`,
+    );
+  }
+}
+
 /** The transports an error can be about. */
 export type Network = "tcp" | "udp" | "unix" | "unixpacket";
 
@@ -21,13 +38,6 @@ const FIRST_UNPRIVILEGED_PORT = 1024;
 
 /** Deno's permission messages read `Requires net access to "host:port", ...`. */
 const DENIED_PERMISSION = /Requires (\w+) access to "([^"]*)"/;
-
-/** Formats `host:port`, bracketing IPv6 literals as URLs and Go do. */
-export function joinHostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
 
 /** The flag that grants what a `NotCapable` error denied, such as `--allow-net=127.0.0.1:80`. */
 export function permissionFlag(error: Error): string | undefined {

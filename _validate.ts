@@ -2,6 +2,7 @@
 // argument, shows the value it got, and says what to pass instead.
 
 import { unbracket } from "./_address.ts";
+import { MAX_TIMER_DELAY_MS } from "./_async.ts";
 
 /** Shows a bad value the way a reader would type it. */
 export function show(value: unknown): string {
@@ -27,23 +28,24 @@ export function assertFunction(
 }
 
 /**
- * Throws unless `value` is undefined or a number of milliseconds, 0 or more
- * and finite. `whenOmitted` tells the reader what leaving the option out does.
+ * Throws unless `value` is undefined, `Infinity` (no limit) or a number of
+ * milliseconds from 0 to the longest delay a timer can wait.
+ * `whenOmitted` tells the reader what leaving the option out does.
  */
 export function assertMilliseconds(
   value: unknown,
   name: string,
   whenOmitted = "leave it out for no limit",
 ): void {
-  if (value === undefined) return;
+  if (value === undefined || value === Infinity) return;
   if (typeof value !== "number") {
     throw new TypeError(
       `${name} must be a number of milliseconds, got ${show(value)}`,
     );
   }
-  if (!(value >= 0 && Number.isFinite(value))) {
+  if (!(value >= 0 && value <= MAX_TIMER_DELAY_MS)) {
     throw new RangeError(
-      `${name} must be a finite number of milliseconds, 0 or more, got ${value}; ${whenOmitted}`,
+      `${name} must be a number of milliseconds from 0 to ${MAX_TIMER_DELAY_MS} (about 24.8 days) or Infinity for no limit, got ${value}; ${whenOmitted}`,
     );
   }
 }
@@ -104,4 +106,54 @@ export function assertHostname(hostname: unknown, name: string): string {
     );
   }
   return unbracket(hostname);
+}
+
+/**
+ * Throws a TypeError if `options` has a property that is not one of `known`,
+ * naming the closest known one: a misspelled option must not pass silently.
+ */
+export function assertKnownOptions(
+  options: object | undefined,
+  known: readonly string[],
+  name = "options",
+): void {
+  if (options === undefined) return;
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    throw new TypeError(
+      `${name}.${key} is not an option; did you mean ${name}.${
+        closest(key, known)
+      }? (the options are ${known.join(", ")})`,
+    );
+  }
+}
+
+/** The word of `words` fewest edits away from `word` (Levenshtein distance, case-insensitive). */
+function closest(word: string, words: readonly string[]): string {
+  let best = words[0];
+  let bestDistance = Infinity;
+  for (const candidate of words) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }

@@ -39,17 +39,26 @@
  * @module
  */
 
+import { abortReason } from "./_async.ts";
+import {
+  assertServerOptions,
+  Lifecycle,
+  SERVE_OPTION_NAMES,
+  type ServerOptions,
+} from "./_lifecycle.ts";
 import {
   assertCount,
   assertFunction,
+  assertKnownOptions,
   assertMilliseconds,
-  assertOptions,
-  assertSignal,
   show,
 } from "./_validate.ts";
 
+export type { ServerOptions } from "./_lifecycle.ts";
+
 /**
- * Options of {@linkcode serve}, shared by every stream server of the module.
+ * Options of {@linkcode serve}, shared by every stream server of the module:
+ * the lifecycle options of every server, plus the limits of a stream server.
  *
  * @example A bounded server that closes idle connections
  * ```ts
@@ -67,57 +76,53 @@ import {
  * );
  * ```
  */
-export interface ServeOptions {
+export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
   /**
    * The most connections served at once. At the limit, accepting pauses: new
    * clients wait in the kernel's listen backlog until a connection ends.
-   * `1` makes an iterative server.
+   * `1` makes an iterative server; `Infinity` sets no limit.
    *
    * @default {Infinity}
    */
   maxConnections?: number;
   /**
    * Milliseconds a connection may go without read or write progress before
-   * the server closes it. One server-wide timer enforces it, so a connection
-   * is closed between `idleTimeout` and 1.25 × `idleTimeout` after its last
-   * progress. Progress is a completed `read` or `write`, including those of
-   * the connection's `readable` and `writable` streams. The handler still gets
-   * the listener's own conn object, and its streams behave as Deno's do;
-   * without this option the conn is passed on untouched and costs nothing.
+   * the server closes it and aborts its handler's `context.signal`. One
+   * server-wide timer enforces it, so a connection is closed between
+   * `idleTimeout` and 1.25 × `idleTimeout` after its last progress. Progress
+   * is a completed `read` or `write`, including those of the connection's
+   * `readable` and `writable` streams. `Infinity` sets no limit.
    *
    * @default {undefined} (no limit)
    */
   idleTimeout?: number;
+}
+
+/**
+ * What the engine tells a handler besides its connection.
+ *
+ * @example Stop a long task when the server ends the connection
+ * ```ts
+ * import type { ConnectionHandler } from "@sockets/net/server";
+ *
+ * const ticker: ConnectionHandler = async (conn, { signal }) => {
+ *   const tick = new TextEncoder().encode("tick\n");
+ *   while (!signal.aborted) {
+ *     await conn.write(tick);
+ *     await new Promise((resolve) => setTimeout(resolve, 1000));
+ *   }
+ * };
+ * ```
+ */
+export interface ConnectionContext {
   /**
-   * Aborting this signal shuts the server down gracefully, as
-   * {@linkcode Server.prototype.shutdown} does. An already aborted signal
-   * stops the server before it accepts anything (and `onListen` is not called).
-   *
-   * @default {undefined}
+   * Aborts when the engine ends the connection: after `idleTimeout` without
+   * progress (reason: `Deno.errors.TimedOut`), when a shutdown's
+   * `shutdownTimeout` passes (reason: `Deno.errors.Interrupted`), or once the
+   * handler has settled and the connection is closed. Pass it to whatever the
+   * handler starts for the connection, so that it ends too.
    */
-  signal?: AbortSignal;
-  /**
-   * Milliseconds that a shutdown waits for running handlers to finish before
-   * it closes their connections; `Infinity` waits as long as they run.
-   *
-   * @default {10000}
-   */
-  shutdownTimeout?: number;
-  /**
-   * Called with every handler failure (with its connection) and every accept
-   * error (without one); the server keeps serving. Errors of connections that
-   * the server itself closed (idle, or forced at shutdown) are not reported.
-   * If `onError` throws, that error is logged to the console and serving goes on.
-   *
-   * @default {logs the error and the peer to the console}
-   */
-  onError?: (error: unknown, conn?: Deno.Conn) => void;
-  /**
-   * Called once with the listening address, before the first accept.
-   *
-   * @default {undefined}
-   */
-  onListen?: (addr: Deno.Addr) => void;
+  readonly signal: AbortSignal;
 }
 
 /**
@@ -136,22 +141,8 @@ export interface ServeOptions {
  */
 export type ConnectionHandler<C extends Deno.Conn = Deno.Conn> = (
   conn: C,
+  context: ConnectionContext,
 ) => unknown;
-
-/** Time given to handlers at shutdown before their connections are closed; as `Deno.serve` users expect a bounded stop. */
-const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
-
-/** First pause after an accept error (EMFILE, ENFILE, ENOBUFS...), as Go's `net/http` server. */
-const ACCEPT_BACKOFF_MIN_MS = 5;
-
-/** Longest pause between accept retries, as Go's `net/http` server. */
-const ACCEPT_BACKOFF_MAX_MS = 1_000;
-
-/**
- * The longest delay `setTimeout` honours: the HTML timers spec keeps delays in
- * a signed 32-bit count of milliseconds, and longer ones fire at once.
- */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /** The idle sweep runs this many times per `idleTimeout`: the bound on how late an idle connection is closed. */
 const IDLE_SWEEPS_PER_TIMEOUT = 4;
@@ -159,30 +150,44 @@ const IDLE_SWEEPS_PER_TIMEOUT = 4;
 /** Size of the chunks of a progress-counting `readable`, as Deno's own conn streams. */
 const STREAM_CHUNK_SIZE = 64 * 1024;
 
-/** What the engine knows of a connection it serves. */
-interface Connection {
+/**
+ * What the engine knows of a connection it serves; its handler sees it as a
+ * {@linkcode ConnectionContext}. The signal is made only when the handler
+ * asks for it, so handlers that never do cost nothing more.
+ */
+class ServedConnection implements ConnectionContext {
   /** The idle sweep's tick at the last read or write progress. */
   lastProgress: number;
   /** Set when the server closed the connection, so its handler's errors are expected. */
-  closedByServer: boolean;
+  closedByServer = false;
+  #controller: AbortController | undefined;
+  #endReason: (() => unknown) | undefined;
+
+  constructor(tick: number) {
+    this.lastProgress = tick;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#endReason !== undefined) {
+        this.#controller.abort(this.#endReason());
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts the handler's signal, building the reason only if someone listens. */
+  end(reason: () => unknown): void {
+    if (this.#endReason !== undefined) return;
+    this.#endReason = reason;
+    this.#controller?.abort(reason());
+  }
 }
 
-function reportError(error: unknown, conn?: Deno.Conn): void {
-  const peer = conn === undefined ? "" : ` (${formatAddr(conn.remoteAddr)})`;
-  console.error(`@sockets/net server error${peer}:`, error);
-}
-
-function formatAddr(addr: Deno.Addr): string {
-  if (addr.transport === "tcp" || addr.transport === "udp") {
-    return addr.hostname.includes(":")
-      ? `[${addr.hostname}]:${addr.port}`
-      : `${addr.hostname}:${addr.port}`;
-  }
-  if (addr.transport === "unix" || addr.transport === "unixpacket") {
-    return addr.path || "unnamed";
-  }
-  return String((addr as { transport?: unknown }).transport);
-}
+/** Why a connection's signal aborts once its handler has settled. */
+const settledReason = () =>
+  abortReason("the handler settled and the connection is closed");
 
 /**
  * Closes `resource`; closing it twice (its user closed it already) is
@@ -235,21 +240,16 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #handler: ConnectionHandler<Deno.Conn>;
   readonly #maxConnections: number;
   readonly #idleTimeout: number | undefined;
-  readonly #shutdownTimeout: number;
-  readonly #onError: (error: unknown, conn?: Deno.Conn) => void;
-  readonly #signal: AbortSignal | undefined;
-  readonly #connections = new Map<Deno.Conn, Connection>();
+  readonly #lifecycle: Lifecycle<A, Deno.Conn>;
+  readonly #connections = new Map<Deno.Conn, ServedConnection>();
   readonly #finished = Promise.withResolvers<void>();
+  /** Resolves once accepting has stopped and no connection is left. */
+  readonly #drained = Promise.withResolvers<void>();
   #stopping = false;
   #listenerClosed = false;
   #shutdown: Promise<void> | undefined;
   /** Ends the accept loop's wait for a free connection slot. */
   #slotFreed: (() => void) | undefined;
-  /** Ends the accept loop's pause after an accept error. */
-  #backoffEnded: (() => void) | undefined;
-  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Resolves the wait for the last connection once accepting has stopped. */
-  #drained: (() => void) | undefined;
   #tick = 0;
   #idleSweep: ReturnType<typeof setInterval> | undefined;
 
@@ -269,24 +269,17 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#listener = listener;
     this.#handler = handler;
     this.#maxConnections = options.maxConnections ?? Infinity;
-    this.#idleTimeout = options.idleTimeout;
-    this.#shutdownTimeout = options.shutdownTimeout ??
-      DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    this.#onError = options.onError ?? reportError;
-    this.#signal = options.signal;
-    if (!this.#signal?.aborted) {
-      try {
-        options.onListen?.(listener.addr);
-      } catch (error) {
-        this.#closeListener();
-        throw error;
-      }
-    }
-    // Checked after onListen, which may itself abort the signal.
-    if (this.#signal?.aborted) {
-      this.shutdown();
-    } else {
-      this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#idleTimeout = options.idleTimeout === Infinity
+      ? undefined
+      : options.idleTimeout;
+    this.#lifecycle = new Lifecycle(
+      options as ServerOptions<A, Deno.Conn>,
+    );
+    try {
+      this.#lifecycle.listen(listener.addr, this.#onAbort);
+    } catch (error) {
+      this.#closeListener();
+      throw error;
     }
     this.#run();
   }
@@ -337,69 +330,60 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.shutdown();
   };
 
-  #report(error: unknown, conn?: Deno.Conn): void {
-    try {
-      this.#onError(error, conn);
-    } catch (onErrorFailure) {
-      // A throwing onError must not stop the server either.
-      reportError(onErrorFailure, conn);
-    }
-  }
-
   #closeListener(): void {
     if (this.#listenerClosed) return;
     this.#listenerClosed = true;
     const error = tryClose(this.#listener);
-    if (error !== undefined) this.#report(error);
+    if (error !== undefined) this.#lifecycle.report(error);
   }
 
   #closeConn(conn: Deno.Conn): void {
     const error = tryClose(conn);
-    if (error !== undefined) this.#report(error, conn);
+    if (error !== undefined) this.#lifecycle.report(error, conn);
+  }
+
+  /** Stops accepting; also where the accept loop ends when the listener dies. */
+  #stopAccepting(): void {
+    this.#stopping = true;
+    this.#lifecycle.beginStop();
+    this.#closeListener();
+    this.#slotFreed?.();
   }
 
   async #stop(): Promise<void> {
-    this.#stopping = true;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#closeListener();
-    clearTimeout(this.#backoffTimer);
-    this.#backoffEnded?.();
-    this.#slotFreed?.();
-    const deadline =
-      this.#connections.size === 0 || this.#shutdownTimeout === Infinity
-        ? undefined
-        : setTimeout(this.#forceClose, this.#shutdownTimeout);
+    this.#stopAccepting();
+    await this.#lifecycle.drain(this.#drained.promise, this.#forceClose);
     await this.#finished.promise;
-    clearTimeout(deadline);
   }
 
   #forceClose = (): void => {
+    const reason = () =>
+      new Deno.errors.Interrupted(
+        "the server shut down and its shutdownTimeout passed",
+      );
     for (const [conn, connection] of this.#connections) {
       connection.closedByServer = true;
       this.#closeConn(conn);
+      connection.end(reason);
     }
     // The connections are closed: a handler that ignores that and never
     // settles must not keep the server from finishing.
     this.#connections.clear();
-    this.#drained?.();
+    this.#drained.resolve();
   };
 
   /** Accepts until stopped, then waits for the last connection; never rejects. */
   async #run(): Promise<void> {
     await this.#acceptLoop();
-    this.#stopping = true;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#closeListener();
-    if (this.#connections.size > 0) {
-      await new Promise<void>((resolve) => this.#drained = resolve);
-    }
+    this.#stopAccepting();
+    if (this.#connections.size === 0) this.#drained.resolve();
+    await this.#drained.promise;
     clearInterval(this.#idleSweep);
     this.#idleSweep = undefined;
     this.#finished.resolve();
   }
 
   async #acceptLoop(): Promise<void> {
-    let backoff = 0;
     while (!this.#stopping) {
       if (this.#connections.size >= this.#maxConnections) {
         // Pause, not accept-then-close: waiting clients stay in the backlog.
@@ -414,22 +398,13 @@ export class Server<A extends Deno.Addr = Deno.Addr>
         // BadResource: the listener was closed, by shutdown or behind the
         // server's back; either way nothing is left to accept.
         if (this.#stopping || error instanceof Deno.errors.BadResource) return;
-        this.#report(error);
-        backoff = Math.min(
-          backoff === 0 ? ACCEPT_BACKOFF_MIN_MS : backoff * 2,
-          ACCEPT_BACKOFF_MAX_MS,
-        );
-        // Only the timer or a shutdown end the pause; a connection ending
+        this.#lifecycle.report(error);
+        // Only the backoff or a shutdown end the pause; a connection ending
         // does not, or a burst of closes would turn backoff into a busy loop.
-        await new Promise<void>((resolve) => {
-          this.#backoffEnded = resolve;
-          this.#backoffTimer = setTimeout(resolve, backoff);
-        });
-        this.#backoffEnded = undefined;
-        this.#backoffTimer = undefined;
+        await this.#lifecycle.pauseAfterError();
         continue;
       }
-      backoff = 0;
+      this.#lifecycle.succeeded();
       if (this.#stopping) {
         // Accepted while shutdown closed the listener.
         this.#closeConn(conn);
@@ -441,36 +416,40 @@ export class Server<A extends Deno.Addr = Deno.Addr>
 
   /** Runs the handler for `conn`; never rejects. */
   async #serveConnection(conn: Deno.Conn): Promise<void> {
-    const connection: Connection = {
-      lastProgress: this.#tick,
-      closedByServer: false,
-    };
+    const connection = new ServedConnection(this.#tick);
     this.#connections.set(conn, connection);
     try {
       if (this.#idleTimeout !== undefined) {
         this.#trackProgress(conn, connection);
       }
-      await this.#handler(conn);
+      await this.#handler(conn, connection);
     } catch (error) {
-      if (!connection.closedByServer) this.#report(error, conn);
+      if (!connection.closedByServer) this.#lifecycle.report(error, conn);
     } finally {
-      if (!connection.closedByServer) this.#closeConn(conn);
+      if (!connection.closedByServer) {
+        this.#closeConn(conn);
+        connection.end(settledReason);
+      }
       // False when a forced shutdown already let go of the connection.
       if (this.#connections.delete(conn)) {
         this.#slotFreed?.();
-        if (this.#connections.size === 0) this.#drained?.();
+        if (this.#stopping && this.#connections.size === 0) {
+          this.#drained.resolve();
+        }
       }
     }
   }
 
   /**
-   * Counts read and write progress for the idle timeout. The conn keeps its
-   * own class and methods; only this instance's `read`, `write`, `readable`
-   * and `writable` are routed through the counter, so servers without an
-   * idle timeout pay nothing. Per read or write this costs one `then`: the
-   * least that can observe completion.
+   * Counts read and write progress for the idle timeout. This is the one
+   * place where the engine instruments the caller's connection: a
+   * `Deno.Conn` has no progress event, and a timer per read would cost more
+   * than the whole read. The conn keeps its own class and methods; only this
+   * instance's `read`, `write`, `readable` and `writable` are routed through
+   * the counter, so servers without an idle timeout pay nothing. Per read or
+   * write this costs one `then`: the least that can observe completion.
    */
-  #trackProgress(conn: Deno.Conn, connection: Connection): void {
+  #trackProgress(conn: Deno.Conn, connection: ServedConnection): void {
     this.#idleSweep ??= setInterval(
       this.#sweepIdle,
       this.#idleTimeout! / IDLE_SWEEPS_PER_TIMEOUT,
@@ -486,6 +465,11 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     Object.defineProperties(conn, progressStreams(conn));
   }
 
+  #idleReason = (): Error =>
+    new Deno.errors.TimedOut(
+      `the connection made no progress for more than ${this.#idleTimeout} ms (idleTimeout)`,
+    );
+
   #sweepIdle = (): void => {
     this.#tick++;
     for (const [conn, connection] of this.#connections) {
@@ -497,6 +481,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       ) {
         connection.closedByServer = true;
         this.#closeConn(conn);
+        connection.end(this.#idleReason);
       }
     }
     if (this.#connections.size === 0) {
@@ -570,19 +555,6 @@ function progressStreams(conn: Deno.Conn): PropertyDescriptorMap {
   };
 }
 
-/** Throws a RangeError if `ms` is longer than a timer can wait. */
-function assertTimerDelay(
-  ms: number | undefined,
-  name: string,
-  noLimit: string,
-): void {
-  if (ms !== undefined && ms > MAX_TIMER_DELAY_MS) {
-    throw new RangeError(
-      `${name} must be at most ${MAX_TIMER_DELAY_MS} ms (about 24.8 days), got ${ms}; ${noLimit} for no limit`,
-    );
-  }
-}
-
 /**
  * Serves connections from `listener`, running `handler` for each.
  *
@@ -647,34 +619,19 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
       }`,
     );
   }
-  assertFunction(handler, "handler", "(conn) => void | Promise<void>");
-  assertOptions(options);
+  assertFunction(
+    handler,
+    "handler",
+    "(conn, context) => void | Promise<void>",
+  );
+  assertServerOptions(options, "(error, conn) => void");
+  assertKnownOptions(options, SERVE_OPTION_NAMES);
   assertCount(options.maxConnections, "options.maxConnections");
   assertMilliseconds(options.idleTimeout, "options.idleTimeout");
   if (options.idleTimeout === 0) {
     throw new RangeError(
       "options.idleTimeout must be more than 0 ms, got 0; leave it out for no limit",
     );
-  }
-  assertTimerDelay(options.idleTimeout, "options.idleTimeout", "leave it out");
-  if (options.shutdownTimeout !== Infinity) {
-    assertMilliseconds(
-      options.shutdownTimeout,
-      "options.shutdownTimeout",
-      "leave it out for the default of 10 s, or pass Infinity for no deadline",
-    );
-    assertTimerDelay(
-      options.shutdownTimeout,
-      "options.shutdownTimeout",
-      "use Infinity",
-    );
-  }
-  assertSignal(options.signal, "options.signal");
-  if (options.onError !== undefined) {
-    assertFunction(options.onError, "options.onError", "(error, conn) => void");
-  }
-  if (options.onListen !== undefined) {
-    assertFunction(options.onListen, "options.onListen", "(addr) => void");
   }
   return new Server(
     listener as Deno.Listener<Deno.Conn, A>,

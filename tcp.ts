@@ -24,8 +24,8 @@
  * @module
  */
 
-import { interleaveFamilies } from "./_address.ts";
-import { annotate, joinHostPort } from "./_errors.ts";
+import { interleaveFamilies, joinHostPort } from "./_address.ts";
+import { annotate } from "./_errors.ts";
 import {
   assertBoolean,
   assertFunction,
@@ -275,9 +275,9 @@ export function serveTcp(
     });
   }
   try {
-    return serve(listener, (conn) => {
+    return serve(listener, (conn, context) => {
       tuneConnection(conn, noDelay, keepAlive);
-      return handler(conn);
+      return handler(conn, context);
     }, serveOptions);
   } catch (error) {
     listener.close();

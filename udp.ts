@@ -61,8 +61,13 @@
  * @module
  */
 
-import { type IpFamily, ipFamily, unbracket } from "./_address.ts";
-import { annotate, joinHostPort } from "./_errors.ts";
+import {
+  type IpFamily,
+  ipFamily,
+  joinHostPort,
+  unbracket,
+} from "./_address.ts";
+import { annotate } from "./_errors.ts";
 import {
   assertBoolean,
   assertCount,

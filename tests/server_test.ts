@@ -787,7 +787,11 @@ Deno.test("serve() rejects bad arguments, naming the argument and the value", as
   option({ idleTimeout: 0 }, RangeError, "options.idleTimeout", "got 0");
   option({ idleTimeout: -5 }, RangeError, "options.idleTimeout", "-5");
   option({ idleTimeout: NaN }, RangeError, "options.idleTimeout", "NaN");
-  option({ idleTimeout: Infinity }, RangeError, "idleTimeout", "Infinity");
+  option(
+    { idleTimeout: 1, idleTimout: 5 },
+    TypeError,
+    "did you mean options.idleTimeout",
+  );
   option({ idleTimeout: "1s" }, TypeError, "options.idleTimeout", '"1s"');
   option({ idleTimeout: 2 ** 31 }, RangeError, "idleTimeout", "2147483648");
   option(
@@ -920,4 +924,43 @@ Deno.test("shutdown() reports a listener whose close() fails and still completes
   const server = serve(listener, () => {}, { onError });
   await within(server.shutdown(), "shutdown");
   assertEquals(calls, [[closeFailure, undefined]]);
+});
+
+Deno.test("serve() aborts the handler's context signal when the idle timeout closes its connection", async () => {
+  const { promise: reason, resolve } = Promise.withResolvers<unknown>();
+  await using server = serve(listen(), async (conn, { signal }) => {
+    signal.addEventListener("abort", () => resolve(signal.reason));
+    await conn.read(new Uint8Array(1)).catch(() => null);
+  }, { idleTimeout: 50 });
+  using _client = await connect(server.addr);
+  const error = await within(reason, "the signal to abort");
+  assertInstanceOf(error, Deno.errors.TimedOut);
+  assertStringIncludes(error.message, "idleTimeout");
+});
+
+Deno.test("serve() aborts the handler's context signal when shutdownTimeout forces its connection closed", async () => {
+  const { promise: started, resolve: start } = Promise.withResolvers<
+    AbortSignal
+  >();
+  const server = serve(listen(), (_conn, { signal }) => {
+    start(signal);
+    return new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve())
+    );
+  }, { shutdownTimeout: 10 });
+  using _client = await connect(server.addr);
+  const signal = await within(started, "the handler to start");
+  assertEquals(signal.aborted, false);
+  await server.shutdown();
+  assertInstanceOf(signal.reason, Deno.errors.Interrupted);
+});
+
+Deno.test("serve() aborts the handler's context signal once the handler has settled", async () => {
+  const { promise: seen, resolve } = Promise.withResolvers<AbortSignal>();
+  await using server = serve(listen(), (_conn, { signal }) => resolve(signal));
+  using client = await connect(server.addr);
+  const signal = await within(seen, "the handler to run");
+  assertEquals(await client.read(new Uint8Array(1)), null);
+  assertEquals(signal.aborted, true);
+  assertEquals((signal.reason as DOMException).name, "AbortError");
 });

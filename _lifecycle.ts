@@ -1,0 +1,242 @@
+// What every server of the module shares: the stream engine (`server.ts`),
+// the datagram engine (`datagram_server.ts`) and the prefork pool
+// (`workers.ts`) take the same lifecycle options, validate them here, start
+// and stop the same way, and report errors and back off alike.
+
+import { formatAddress } from "./_address.ts";
+import { delay } from "./_async.ts";
+import {
+  assertFunction,
+  assertMilliseconds,
+  assertOptions,
+  assertSignal,
+} from "./_validate.ts";
+
+/**
+ * The lifecycle options that every server of the module takes: how it is
+ * stopped, how long a stop may take, and the callbacks it reports to.
+ *
+ * @typeParam A The listening address type, given to `onListen`.
+ * @typeParam S What an error is about: a connection, a datagram's sender, or nothing.
+ *
+ * @example Options that any server accepts
+ * ```ts
+ * import type { ServerOptions } from "@sockets/net/server";
+ *
+ * const controller = new AbortController();
+ * const options: ServerOptions = {
+ *   signal: controller.signal,
+ *   shutdownTimeout: 5_000,
+ *   onListen: (addr) => console.log("listening on", addr),
+ *   onError: (error) => console.error(error),
+ * };
+ * ```
+ */
+export interface ServerOptions<
+  A extends Deno.Addr = Deno.Addr,
+  S = Deno.Conn,
+> {
+  /**
+   * Aborting this signal shuts the server down gracefully, as its
+   * `shutdown()` does. An already aborted signal stops the server before it
+   * serves anything, and `onListen` is not called.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds that a shutdown waits for running handlers to finish before
+   * it ends them; `Infinity` waits as long as they run.
+   *
+   * @default {10000}
+   */
+  shutdownTimeout?: number;
+  /**
+   * Called with every handler failure (with what it was serving) and every
+   * accept or receive error (without); the server keeps serving. Errors of
+   * work that the server itself ended (idle, or forced at shutdown) are not
+   * reported. If `onError` throws, that error is logged to the console and
+   * serving goes on.
+   *
+   * @default {logs the error to the console}
+   */
+  onError?: (error: unknown, source?: S) => void;
+  /**
+   * Called once with the listening address, before the first connection or
+   * datagram is served; not called when `signal` is already aborted.
+   *
+   * @default {undefined}
+   */
+  onListen?: (addr: A) => void;
+}
+
+/** The names of {@linkcode ServerOptions}, for the unknown-option check. */
+export const SERVER_OPTION_NAMES: readonly string[] = [
+  "signal",
+  "shutdownTimeout",
+  "onError",
+  "onListen",
+];
+
+/** The option names of the stream engine, `serve()`, and of every stream server built on it. */
+export const SERVE_OPTION_NAMES: readonly string[] = [
+  ...SERVER_OPTION_NAMES,
+  "maxConnections",
+  "idleTimeout",
+];
+
+/** Time given to handlers at shutdown before they are ended; as `Deno.serve` users expect a bounded stop. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** First pause after an accept or receive error (EMFILE, ENOBUFS...), as Go's `net/http` server. */
+const BACKOFF_MIN_MS = 5;
+
+/** Longest pause between accept or receive retries, as Go's `net/http` server. */
+const BACKOFF_MAX_MS = 1_000;
+
+/**
+ * Validates the lifecycle options of a server.
+ *
+ * @param options The server's options object.
+ * @param onErrorShape How the server calls `onError`, for the message: `"(error, conn) => void"`.
+ */
+export function assertServerOptions(
+  options: ServerOptions<Deno.Addr, never> | undefined,
+  onErrorShape: string,
+): void {
+  assertOptions(options);
+  if (options === undefined) return;
+  assertSignal(options.signal, "options.signal");
+  assertMilliseconds(
+    options.shutdownTimeout,
+    "options.shutdownTimeout",
+    "leave it out for the default of 10 s",
+  );
+  if (options.onError !== undefined) {
+    assertFunction(options.onError, "options.onError", onErrorShape);
+  }
+  if (options.onListen !== undefined) {
+    assertFunction(options.onListen, "options.onListen", "(addr) => void");
+  }
+}
+
+/** Logs what went wrong, and where when known, for servers without `onError`. */
+function logError(error: unknown, source?: unknown): void {
+  const where = describeSource(source);
+  console.error(
+    `@sockets/net server error${where === "" ? "" : ` (${where})`}:`,
+    error,
+  );
+}
+
+function describeSource(source: unknown): string {
+  if (source === null || typeof source !== "object") return "";
+  const addr = "remoteAddr" in source ? source.remoteAddr : source;
+  return typeof (addr as Partial<Deno.Addr>).transport === "string"
+    ? formatAddress(addr as Deno.Addr)
+    : "";
+}
+
+/**
+ * The lifecycle of one server: its start (`onListen`, unless the signal has
+ * already aborted), its stop (on `shutdown()` or the signal), the drain of
+ * running work bounded by `shutdownTimeout`, error reports that can never
+ * throw, and the pause after an accept or receive error.
+ */
+export class Lifecycle<A extends Deno.Addr, S> {
+  readonly #signal: AbortSignal | undefined;
+  readonly #onError: (error: unknown, source?: S) => void;
+  readonly #onListen: ((addr: A) => void) | undefined;
+  readonly #shutdownTimeout: number;
+  readonly #stopping = new AbortController();
+  #stop: (() => void) | undefined;
+  #backoff = 0;
+
+  /** @param options Validated by {@linkcode assertServerOptions}. */
+  constructor(options: ServerOptions<A, S>) {
+    this.#signal = options.signal;
+    this.#onError = options.onError ?? logError;
+    this.#onListen = options.onListen;
+    this.#shutdownTimeout = options.shutdownTimeout ??
+      DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  }
+
+  /** Aborts once the server begins to stop; ends backoff pauses at once. */
+  get stopping(): AbortSignal {
+    return this.#stopping.signal;
+  }
+
+  /**
+   * Announces the server: calls `onListen` unless the signal has already
+   * aborted, then calls `stop` when the signal aborts (at once if `onListen`
+   * aborted it). Throws what `onListen` throws; the caller closes what it
+   * opened.
+   *
+   * @param addr The listening address.
+   * @param stop Begins the server's shutdown.
+   */
+  listen(addr: A, stop: () => void): void {
+    if (!this.#signal?.aborted) this.#onListen?.(addr);
+    // Checked after onListen, which may itself abort the signal.
+    if (this.#signal?.aborted) {
+      stop();
+    } else {
+      this.#stop = stop;
+      this.#signal?.addEventListener("abort", stop, { once: true });
+    }
+  }
+
+  /** Marks the server as stopping: no more signal, pauses end. */
+  beginStop(): void {
+    if (this.#stop !== undefined) {
+      this.#signal?.removeEventListener("abort", this.#stop);
+      this.#stop = undefined;
+    }
+    this.#stopping.abort();
+  }
+
+  /** Reports `error` to `onError`; a throwing `onError` is logged, never rethrown. */
+  report(error: unknown, source?: S): void {
+    try {
+      this.#onError(error, source);
+    } catch (onErrorFailure) {
+      logError(onErrorFailure, source);
+    }
+  }
+
+  /**
+   * Pauses after an accept or receive error, 5 ms doubling to 1 s while the
+   * errors last, so that running out of descriptors is not a busy loop. A
+   * stop ends the pause at once.
+   */
+  pauseAfterError(): Promise<void> {
+    this.#backoff = Math.min(
+      this.#backoff === 0 ? BACKOFF_MIN_MS : this.#backoff * 2,
+      BACKOFF_MAX_MS,
+    );
+    return delay(this.#backoff, this.#stopping.signal);
+  }
+
+  /** Forgets past errors after a successful accept or receive. */
+  succeeded(): void {
+    this.#backoff = 0;
+  }
+
+  /**
+   * Waits for `drained` for up to `shutdownTimeout`, then calls `force`
+   * (which ends the work still running) unless it has drained by then.
+   */
+  async drain(drained: Promise<void>, force: () => void): Promise<void> {
+    if (this.#shutdownTimeout === Infinity) return drained;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#shutdownTimeout);
+    });
+    const which = await Promise.race([
+      drained.then(() => true),
+      timedOut.then(() => false),
+    ]);
+    clearTimeout(timer);
+    if (!which) force();
+  }
+}
