@@ -45,7 +45,7 @@ export function assertMilliseconds(
   }
   if (!(value >= 0 && value <= MAX_TIMER_DELAY_MS)) {
     throw new RangeError(
-      `${name} must be a number of milliseconds from 0 to ${MAX_TIMER_DELAY_MS} (about 24.8 days) or Infinity for no limit, got ${value}; ${whenOmitted}`,
+      `${name} must be a number of milliseconds, 0 or more, at most ${MAX_TIMER_DELAY_MS} (about 24.8 days), or Infinity for no limit; got ${value}; ${whenOmitted}`,
     );
   }
 }

@@ -96,7 +96,7 @@ function loadFailure(module: string, error: unknown): unknown {
 }
 
 async function start(message: ToWorker & { type: "start" }): Promise<void> {
-  const { module, hostname, port, ...serveOptions } = message;
+  const { type: _type, module, hostname, port, ...serveOptions } = message;
   let exports: Record<string, unknown>;
   try {
     exports = await import(module);

@@ -1,6 +1,7 @@
 /**
- * Every address of a host, in the order the system prefers, for connecting:
- * {@linkcode lookupHost} is Go's `net.LookupHost`.
+ * Addresses: every address of a host, in the order the system prefers, for
+ * connecting ({@linkcode lookupHost} is Go's `net.LookupHost`), and
+ * {@linkcode formatAddress}, which writes any socket address for people.
  *
  * Host names are resolved by the system resolver (`getaddrinfo()`), so
  * `/etc/hosts`, search domains and the system's address order (RFC 6724,
@@ -27,6 +28,8 @@
 import { lookup } from "node:dns/promises";
 import { ipFamily, unbracket } from "./_address.ts";
 import { assertOptions, assertSignal, show } from "./_validate.ts";
+
+export { formatAddress } from "./_address.ts";
 
 /** Options for {@linkcode lookupHost}. */
 export interface LookupHostOptions {

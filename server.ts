@@ -240,7 +240,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #handler: ConnectionHandler<Deno.Conn>;
   readonly #maxConnections: number;
   readonly #idleTimeout: number | undefined;
-  readonly #lifecycle: Lifecycle<A, Deno.Conn>;
+  readonly #lifecycle: Lifecycle<Deno.Addr, Deno.Conn>;
   readonly #connections = new Map<Deno.Conn, ServedConnection>();
   readonly #finished = Promise.withResolvers<void>();
   /** Resolves once accepting has stopped and no connection is left. */
@@ -272,9 +272,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#idleTimeout = options.idleTimeout === Infinity
       ? undefined
       : options.idleTimeout;
-    this.#lifecycle = new Lifecycle(
-      options as ServerOptions<A, Deno.Conn>,
-    );
+    this.#lifecycle = new Lifecycle(options);
     try {
       this.#lifecycle.listen(listener.addr, this.#onAbort);
     } catch (error) {

@@ -44,7 +44,7 @@
 import { copy, lines, type Reader, type Writer } from "./io.ts";
 import { permissionFlag } from "./_errors.ts";
 import { assertOptions, show } from "./_validate.ts";
-import type { ConnectionHandler } from "./server.ts";
+import type { ConnectionContext, ConnectionHandler } from "./server.ts";
 
 /** Options of {@linkcode spawnHandler}. */
 export interface SpawnHandlerOptions {
@@ -375,31 +375,12 @@ async function readStderr(
   return failure;
 }
 
-/**
- * Calls `onClose` when `conn.close()` is called, and returns the function
- * that undoes that. The engine closes a connection to end it (idle timeout,
- * forced shutdown) without telling the handler: a waiting read notices, but
- * once the client has half-closed nothing waits on the connection, and a
- * silent command would outlive it. Only this instance's `close` is wrapped.
- */
-function watchClose(conn: Deno.Conn, onClose: () => void): () => void {
-  const own = Object.getOwnPropertyDescriptor(conn, "close");
-  const close = conn.close;
-  conn.close = function (this: Deno.Conn): void {
-    onClose();
-    close.call(this);
-  };
-  return () => {
-    if (own === undefined) {
-      delete (conn as { close?: unknown }).close;
-    } else {
-      Object.defineProperty(conn, "close", own);
-    }
-  };
-}
-
 /** Runs the command for one connection; see {@linkcode spawnHandler}. */
-async function serveConnection(conn: Deno.Conn, spec: Spec): Promise<void> {
+async function serveConnection(
+  conn: Deno.Conn,
+  { signal: ended }: ConnectionContext,
+  spec: Spec,
+): Promise<void> {
   const [program, ...args] = spec.command;
   const stderrMode = typeof spec.stderr === "function" ? "piped" : spec.stderr;
   let child: Deno.ChildProcess;
@@ -441,11 +422,15 @@ async function serveConnection(conn: Deno.Conn, spec: Spec): Promise<void> {
     })();
     return stopping;
   };
-  const unwatch = watchClose(conn, () => {
+  // The engine ends a connection (idle timeout, forced shutdown) by closing
+  // it: a waiting read notices, but once the client has half-closed nothing
+  // waits on the connection, and a silent command would outlive it.
+  const onEnded = (): void => {
     if (connClosed) return;
     connClosed = true;
     stop();
-  });
+  };
+  ended.addEventListener("abort", onEnded, { once: true });
   const connFailed = (error: unknown): void => {
     if (connClosed) return;
     connError ??= error;
@@ -500,7 +485,7 @@ async function serveConnection(conn: Deno.Conn, spec: Spec): Promise<void> {
     }
     if (stderrError !== undefined) throw stderrError;
   } finally {
-    unwatch();
+    ended.removeEventListener("abort", onEnded);
   }
 }
 
@@ -648,5 +633,5 @@ export function spawnHandler(
     stderr,
   };
   requireRunPermission(spec.command[0]);
-  return (conn) => serveConnection(conn, spec);
+  return (conn, context) => serveConnection(conn, context, spec);
 }

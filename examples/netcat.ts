@@ -39,7 +39,8 @@
 import { parseArgs } from "@std/cli";
 import { copy, writeAll } from "@sockets/net/io";
 import { spawnHandler } from "@sockets/net/spawn";
-import type { Server } from "@sockets/net/server";
+import type { ConnectionHandler, Server } from "@sockets/net/server";
+import { formatAddress } from "@sockets/net/resolve";
 import { connectTcp, serveTcp } from "@sockets/net/tcp";
 import { connectUdp, listenUdp, type UdpSocket } from "@sockets/net/udp";
 import { connectUnix, serveUnix } from "@sockets/net/unix";
@@ -182,15 +183,6 @@ function parse(args: string[]): Flags | undefined {
   };
 }
 
-function formatAddr(addr: Deno.Addr): string {
-  if (addr.transport === "tcp" || addr.transport === "udp") {
-    return addr.hostname.includes(":")
-      ? `[${addr.hostname}]:${addr.port}`
-      : `${addr.hostname}:${addr.port}`;
-  }
-  return "path" in addr && addr.path !== "" ? addr.path : "a Unix socket";
-}
-
 /**
  * Standard input, read by one loop for the whole run: with `--keep-open`,
  * what one client did not take goes to the next. A chunk read while no
@@ -266,10 +258,13 @@ async function connectStream(flags: Flags): Promise<void> {
     });
   try {
     if (flags.verbose) {
-      console.error(`netcat: connected to ${formatAddr(conn.remoteAddr)}`);
+      console.error(`netcat: connected to ${formatAddress(conn.remoteAddr)}`);
     }
     if (flags.exec !== undefined) {
-      await spawnHandler(flags.exec)(conn);
+      // No server ends this connection: the command's context never aborts.
+      await spawnHandler(flags.exec)(conn, {
+        signal: new AbortController().signal,
+      });
     } else {
       await relay(conn);
     }
@@ -301,11 +296,11 @@ async function listenStream(flags: Flags): Promise<void> {
           `netcat: ${error instanceof Error ? error.message : error}`,
         ),
     };
-    const serveOne = async (conn: Deno.Conn): Promise<void> => {
-      const peer = formatAddr(conn.remoteAddr);
+    const serveOne: ConnectionHandler = async (conn, context) => {
+      const peer = formatAddress(conn.remoteAddr);
       if (flags.verbose) console.error(`netcat: connection from ${peer}`);
       try {
-        await handler(conn);
+        await handler(conn, context);
       } finally {
         if (flags.verbose) console.error(`netcat: ${peer} closed`);
         if (!flags.keepOpen) stop();
@@ -318,7 +313,7 @@ async function listenStream(flags: Flags): Promise<void> {
         serveOne,
       );
     if (flags.verbose) {
-      console.error(`netcat: listening on ${formatAddr(server.addr)}`);
+      console.error(`netcat: listening on ${formatAddress(server.addr)}`);
     }
     await server.finished;
   } finally {
@@ -368,7 +363,7 @@ async function connectDatagram(flags: Flags): Promise<void> {
   Deno.addSignalListener("SIGINT", close);
   try {
     if (flags.verbose) {
-      console.error(`netcat: sending to ${formatAddr(socket.remoteAddr)}`);
+      console.error(`netcat: sending to ${formatAddress(socket.remoteAddr)}`);
     }
     const { promise: closed, resolve } = Promise.withResolvers<void>();
     // UDP has no end of stream to send: the end of input just stops sending.
@@ -397,7 +392,7 @@ async function listenDatagram(flags: Flags): Promise<void> {
   Deno.addSignalListener("SIGINT", close);
   try {
     if (flags.verbose) {
-      console.error(`netcat: listening on ${formatAddr(socket.addr)}`);
+      console.error(`netcat: listening on ${formatAddress(socket.addr)}`);
     }
     // Input goes to the latest sender, once there is one, as nc -u -l
     // answers the client it heard from.
@@ -413,7 +408,7 @@ async function listenDatagram(flags: Flags): Promise<void> {
     const receive = async () => {
       const { data, from } = await socket.receive();
       if (flags.verbose && peer?.port !== from.port) {
-        console.error(`netcat: datagram from ${formatAddr(from)}`);
+        console.error(`netcat: datagram from ${formatAddress(from)}`);
       }
       peer = from;
       hear();

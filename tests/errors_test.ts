@@ -3,7 +3,8 @@ import {
   assertInstanceOf,
   assertStrictEquals,
 } from "@std/assert";
-import { annotate, joinHostPort, permissionFlag } from "../_errors.ts";
+import { annotate, permissionFlag } from "../_errors.ts";
+import { joinHostPort } from "../_address.ts";
 
 Deno.test("annotate() says that ports below 1024 need privilege", () => {
   const denied = new Deno.errors.PermissionDenied(

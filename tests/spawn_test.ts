@@ -41,10 +41,10 @@ function spawnServer(
     port: 0,
     onError: (error) => errors.push(error),
     ...serveOptions,
-  }, (conn) => {
+  }, (conn, context) => {
     // The engine stops waiting for handlers after a forced shutdown; the
     // test waits for them, so that no child outlives it.
-    const running = Promise.resolve(handler(conn));
+    const running = Promise.resolve(handler(conn, context));
     handlers.push(running.catch(() => {}));
     return running;
   });
@@ -543,7 +543,7 @@ Deno.test("spawnHandler() handlers reject when the spawn fails", async () => {
   using conn = await listener.accept();
   await assertRejects(
     async () => {
-      await handler(conn);
+      await handler(conn, { signal: new AbortController().signal });
     },
     Deno.errors.NotFound,
     "spawn no-such-program-for-spawn-test: program not found",
