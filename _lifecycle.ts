@@ -6,7 +6,10 @@
 import { formatAddress } from "./_address.ts";
 import { delay } from "./_async.ts";
 import {
+  assertCount,
+  assertDatagramSize,
   assertFunction,
+  assertKnownOptions,
   assertMilliseconds,
   assertOptions,
   assertSignal,
@@ -85,6 +88,48 @@ export const SERVE_OPTION_NAMES: readonly string[] = [
   "idleTimeout",
 ];
 
+/** The option names of `serveDatagrams()` and of every datagram server built on it. */
+export const SERVE_DATAGRAMS_OPTION_NAMES: readonly string[] = [
+  ...SERVER_OPTION_NAMES,
+  "maxConcurrency",
+  "maxDatagramSize",
+];
+
+/**
+ * Handlers that run at once by default, and receives in flight under load,
+ * so a burst is read while earlier handlers still run. Each worker allocates
+ * its receive buffer when it first receives (1 MiB for all 16 at 64 KiB).
+ */
+export const DEFAULT_MAX_CONCURRENCY = 16;
+
+/** Every receive buffer by default: 64 KiB, more than the largest UDP payload, so no UDP datagram is truncated. */
+export const DEFAULT_MAX_DATAGRAM_SIZE = 65_536;
+
+/**
+ * Validates the options of a datagram server, as `serveDatagrams()` takes
+ * them; `known` adds the names of a transport's own options.
+ */
+export function assertServeDatagramsOptions(
+  options:
+    | ServerOptions<never, never> & {
+      maxConcurrency?: number;
+      maxDatagramSize?: number;
+    }
+    | undefined,
+  known: readonly string[] = SERVE_DATAGRAMS_OPTION_NAMES,
+): void {
+  assertServerOptions(options, "(error, from) => void");
+  assertKnownOptions(options, known);
+  const { maxConcurrency, maxDatagramSize } = options ?? {};
+  assertCount(maxConcurrency, "options.maxConcurrency");
+  if (maxConcurrency === Infinity) {
+    throw new RangeError(
+      "options.maxConcurrency must be finite, got Infinity: every handler running holds a receive buffer; leave it out for 16",
+    );
+  }
+  assertDatagramSize(maxDatagramSize, "options.maxDatagramSize");
+}
+
 /** Time given to handlers at shutdown before they are ended; as `Deno.serve` users expect a bounded stop. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -101,7 +146,7 @@ const BACKOFF_MAX_MS = 1_000;
  * @param onErrorShape How the server calls `onError`, for the message: `"(error, conn) => void"`.
  */
 export function assertServerOptions(
-  options: ServerOptions<Deno.Addr, never> | undefined,
+  options: ServerOptions<never, never> | undefined,
   onErrorShape: string,
 ): void {
   assertOptions(options);

@@ -157,3 +157,18 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length];
 }
+
+/** Throws unless `value` is undefined or a whole number of bytes, 1 or more. */
+export function assertDatagramSize(value: unknown, name: string): void {
+  if (value === undefined) return;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${name} must be a number of bytes, got ${show(value)}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `${name} must be a whole number of bytes, 1 or more, got ${value}`,
+    );
+  }
+}

@@ -1,5 +1,8 @@
 /**
- * The one stream-server engine behind TCP, Unix and TLS listeners.
+ * The server engines: {@linkcode serve}, the one stream-server engine behind
+ * TCP, Unix and TLS listeners, and {@linkcode serveDatagrams}, the one
+ * datagram engine behind UDP and Unix datagram servers. Both share one
+ * lifecycle: the options of {@linkcode ServerOptions} mean the same on each.
  *
  * {@linkcode serve} accepts connections from any `Deno.Listener` and runs a
  * handler for each. The classic server styles are options of this one engine,
@@ -55,6 +58,7 @@ import {
 } from "./_validate.ts";
 
 export type { ServerOptions } from "./_lifecycle.ts";
+export * from "./datagram_server.ts";
 
 /**
  * Options of {@linkcode serve}, shared by every stream server of the module:

@@ -1,0 +1,460 @@
+/**
+ * The one datagram-server engine behind UDP and Unix datagram servers.
+ *
+ * {@linkcode serveDatagrams} receives from any `Deno.DatagramConn` (from
+ * `Deno.listenDatagram`, UDP or Unix) and runs a handler for each datagram,
+ * sending back what it returns: the classic loop of `recvfrom()`, handle,
+ * `sendto()`. It is the datagram counterpart of the stream engine `serve()`,
+ * with the same lifecycle options (`signal`, `shutdownTimeout`, `onError`,
+ * `onListen`) meaning the same things:
+ *
+ * - **concurrent** (the default): up to `maxConcurrency` handlers at once,
+ *   each with its own receive buffer;
+ * - **iterative**: `maxConcurrency: 1` handles one datagram at a time while
+ *   the next ones wait in the socket's receive buffer.
+ *
+ * The server owns the socket: at shutdown it stops receiving, lets running
+ * handlers reply for up to `shutdownTimeout`, then closes the socket.
+ *
+ * @example An echo server over a UDP socket of Deno's own
+ * ```ts
+ * import { serveDatagrams } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const socket = Deno.listenDatagram({
+ *   transport: "udp",
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ * });
+ * await using server = serveDatagrams(socket, (data) => data);
+ *
+ * const client = Deno.listenDatagram({
+ *   transport: "udp",
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ * });
+ * await client.send(new TextEncoder().encode("ping"), server.addr);
+ * const [reply] = await client.receive();
+ * client.close();
+ * assertEquals(new TextDecoder().decode(reply), "ping");
+ * ```
+ *
+ * @module
+ */
+
+import { formatAddress } from "./_address.ts";
+import { abortReason, isPromiseLike } from "./_async.ts";
+import { annotate, type Network } from "./_errors.ts";
+import {
+  assertServeDatagramsOptions,
+  DEFAULT_MAX_CONCURRENCY,
+  DEFAULT_MAX_DATAGRAM_SIZE,
+  Lifecycle,
+  type ServerOptions,
+} from "./_lifecycle.ts";
+import { ReceiveWindow } from "./_receive_window.ts";
+import { assertFunction, show } from "./_validate.ts";
+
+/**
+ * What a datagram handler returns: a reply, sent back to the sender as one
+ * datagram, or nothing.
+ */
+export type DatagramReply = Uint8Array | null | undefined | void;
+
+/**
+ * What the engine tells a datagram handler besides the datagram.
+ *
+ * @example Give up a slow lookup when the server stops
+ * ```ts
+ * import type { DatagramHandler } from "@sockets/net/server";
+ *
+ * const handler: DatagramHandler = async (_data, _from, { signal }) => {
+ *   const answer = await fetch("http://127.0.0.1:9/", { signal }).catch(() => null);
+ *   return answer === null ? undefined : new Uint8Array(await answer.arrayBuffer());
+ * };
+ * ```
+ */
+export interface DatagramContext {
+  /**
+   * Aborts when the server ends the handlers still running: when a
+   * shutdown's `shutdownTimeout` passes (reason: `Deno.errors.Interrupted`)
+   * and the socket is closed, so that their replies could not be sent.
+   */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A datagram handler: called with each datagram and its sender; what it
+ * returns (or resolves to) is sent back to the sender.
+ *
+ * `data` is a view of the receive buffer of the worker that received it,
+ * valid until the handler settles (returning it as the reply is fine); copy
+ * it with `data.slice()` to keep it longer.
+ *
+ * @typeParam A The address type of the socket: `Deno.NetAddr` for UDP,
+ * `Deno.UnixAddr` for Unix datagrams.
+ *
+ * @example An uppercasing handler
+ * ```ts
+ * import type { DatagramHandler } from "@sockets/net/server";
+ *
+ * const encoder = new TextEncoder();
+ * const decoder = new TextDecoder();
+ * const shout: DatagramHandler = (data) =>
+ *   encoder.encode(decoder.decode(data).toUpperCase());
+ * ```
+ */
+export type DatagramHandler<A extends Deno.Addr = Deno.Addr> = (
+  data: Uint8Array<ArrayBuffer>,
+  from: A,
+  context: DatagramContext,
+) => DatagramReply | Promise<DatagramReply>;
+
+/**
+ * Options of {@linkcode serveDatagrams}, shared by every datagram server of
+ * the module: the lifecycle options of every server, plus the limits of a
+ * datagram server.
+ *
+ * @typeParam A The address type of the socket.
+ *
+ * @example An iterative server that stops with a signal
+ * ```ts
+ * import type { ServeDatagramsOptions } from "@sockets/net/server";
+ *
+ * const controller = new AbortController();
+ * const options: ServeDatagramsOptions = {
+ *   maxConcurrency: 1,
+ *   signal: controller.signal,
+ * };
+ * ```
+ */
+export interface ServeDatagramsOptions<A extends Deno.Addr = Deno.Addr>
+  extends ServerOptions<A, A> {
+  /**
+   * The most handlers running at once, and the most receives in flight
+   * (how many are in flight follows the load), each with its own buffer of
+   * `maxDatagramSize` bytes. At the limit, datagrams wait in the socket's
+   * receive buffer, and the kernel drops them when it is full, as datagram
+   * sockets do. `1` makes an iterative server. It must be finite: every
+   * handler running holds a buffer.
+   *
+   * @default {16}
+   */
+  maxConcurrency?: number;
+  /**
+   * The largest datagram received whole, in bytes: the size of each receive
+   * buffer. The rest of a longer one is discarded, as `recvfrom(2)` does
+   * with a short buffer.
+   *
+   * @default {65536}
+   */
+  maxDatagramSize?: number;
+}
+
+/**
+ * A running datagram server: returned by {@linkcode serveDatagrams} and the
+ * transport functions built on it (`serveUdp`, `serveUnixDatagram`).
+ *
+ * @typeParam A The address type of the socket.
+ *
+ * @example Shut down at the end of a scope
+ * ```ts
+ * import { serveDatagrams } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const socket = Deno.listenDatagram({
+ *   transport: "udp",
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ * });
+ * {
+ *   await using server = serveDatagrams(socket, () => {});
+ *   assertEquals(server.busy, 0);
+ * }
+ * ```
+ */
+export class DatagramServer<A extends Deno.Addr = Deno.Addr>
+  implements AsyncDisposable {
+  readonly #socket: Deno.DatagramConn;
+  readonly #addr: A;
+  readonly #handler: DatagramHandler<A>;
+  readonly #checkReply: ((reply: Uint8Array, to: A) => void) | undefined;
+  readonly #maxDatagramSize: number;
+  readonly #lifecycle: Lifecycle<Deno.Addr, A>;
+  readonly #receives: ReceiveWindow;
+  /** Aborts when the handlers still running are ended; shared by every handler's context. */
+  readonly #ended = new AbortController();
+  readonly #context: DatagramContext = { signal: this.#ended.signal };
+  readonly #finished: Promise<void>;
+  readonly #drained = Promise.withResolvers<void>();
+  /** Idle workers; waking one with `true` hands it a receive to post. */
+  readonly #parked: ((receive: boolean) => void)[] = [];
+  #stopping = false;
+  #closed = false;
+  #busy = 0;
+  #shutdown: Promise<void> | undefined;
+
+  /**
+   * Starts serving; use {@linkcode serveDatagrams}, which validates its
+   * arguments, rather than this constructor.
+   *
+   * @param socket The bound datagram socket; the server owns it from now on.
+   * @param handler Runs for each datagram.
+   * @param options Server options.
+   * @param checkReply Checks each reply before it is sent, for the transport's own limits.
+   */
+  constructor(
+    socket: Deno.DatagramConn,
+    handler: DatagramHandler<A>,
+    options: ServeDatagramsOptions<A> = {},
+    checkReply?: (reply: Uint8Array, to: A) => void,
+  ) {
+    this.#socket = socket;
+    this.#addr = socket.addr as A;
+    this.#handler = handler;
+    this.#checkReply = checkReply;
+    this.#maxDatagramSize = options.maxDatagramSize ??
+      DEFAULT_MAX_DATAGRAM_SIZE;
+    this.#lifecycle = new Lifecycle<Deno.Addr, A>(
+      options as ServerOptions<Deno.Addr, A>,
+    );
+    const workers = options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
+    this.#receives = new ReceiveWindow(workers, this.#wakeReceivers);
+    try {
+      this.#lifecycle.listen(this.#addr, this.#onAbort);
+    } catch (error) {
+      this.#close();
+      throw error;
+    }
+    this.#finished = Promise.all(
+      Array.from({ length: workers }, () => this.#work()),
+    ).then(() => {
+      this.#stopping = true;
+      this.#lifecycle.beginStop();
+      this.#close();
+    });
+  }
+
+  /** The address the server is bound to; for UDP port 0, `addr.port` is the port the system chose. */
+  get addr(): A {
+    return this.#addr;
+  }
+
+  /** How many handlers are running now. */
+  get busy(): number {
+    return this.#busy;
+  }
+
+  /** Resolves when the server has stopped: socket closed, no handler waited for. */
+  get finished(): Promise<void> {
+    return this.#finished;
+  }
+
+  /**
+   * Stops taking datagrams, waits up to `shutdownTimeout` for running
+   * handlers to reply, then closes the socket. Calling it again returns the
+   * same promise.
+   *
+   * @returns A promise that resolves when the server has fully stopped.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop();
+    return this.#shutdown;
+  }
+
+  /**
+   * Shuts the server down, for `await using`.
+   *
+   * @returns A promise that resolves when the server has fully stopped.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  #onAbort = (): void => {
+    this.shutdown();
+  };
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#socket.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) {
+        this.#lifecycle.report(error);
+      }
+    }
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#lifecycle.beginStop();
+    for (const wake of this.#parked.splice(0)) wake(false);
+    if (this.#busy === 0) this.#drained.resolve();
+    await this.#lifecycle.drain(this.#drained.promise, () => {
+      this.#ended.abort(
+        new Deno.errors.Interrupted(
+          "the server shut down and its shutdownTimeout passed",
+        ),
+      );
+    });
+    // The idle workers wait in receive(): closing the socket ends them.
+    this.#close();
+    if (!this.#ended.signal.aborted) {
+      this.#ended.abort(abortReason("the server has stopped"));
+    }
+    await this.#finished;
+  }
+
+  /**
+   * One worker: a receive into its own buffer, then the handler and its
+   * reply, then the next receive, or a rest while the socket already has as
+   * many receives in flight as the load needs (see `_receive_window.ts`). The
+   * buffer is reused, so the hot path allocates nothing of its own, and a
+   * worker that never receives never allocates it.
+   */
+  async #work(): Promise<void> {
+    let buffer: Uint8Array<ArrayBuffer> | undefined;
+    while (!this.#stopping) {
+      if (this.#receives.hasRoom) this.#receives.posted();
+      else if (!await this.#park()) return;
+      buffer ??= new Uint8Array(this.#maxDatagramSize);
+      let data: Uint8Array<ArrayBuffer>;
+      let from: A;
+      try {
+        [data, from] = await this.#socket.receive(buffer) as [
+          Uint8Array<ArrayBuffer>,
+          A,
+        ];
+      } catch (error) {
+        this.#receives.failed();
+        if (this.#stopping || this.#closed) return;
+        if (error instanceof Deno.errors.BadResource) return;
+        this.#lifecycle.report(this.#explain(error, "receive", this.#addr));
+        await this.#lifecycle.pauseAfterError();
+        continue;
+      }
+      this.#receives.completed();
+      // The next datagram must not wait for this handler.
+      this.#wakeReceivers();
+      this.#lifecycle.succeeded();
+      // A datagram that arrives during a shutdown is not served.
+      if (this.#stopping) return;
+      this.#busy++;
+      try {
+        const result = this.#handler(data, from, this.#context);
+        // Awaiting a plain reply would cost a turn of the microtask queue.
+        const reply = isPromiseLike(result) ? await result : result;
+        if (reply !== undefined && reply !== null) {
+          await this.#reply(reply, from);
+        }
+      } catch (error) {
+        if (!this.#closed) this.#lifecycle.report(error, from);
+      } finally {
+        this.#busy--;
+        if (this.#busy === 0 && this.#stopping) this.#drained.resolve();
+      }
+    }
+  }
+
+  async #reply(reply: Uint8Array, to: A): Promise<void> {
+    if (!(reply instanceof Uint8Array)) {
+      throw new TypeError(
+        `the handler's reply must be a Uint8Array, or undefined for no reply, got ${
+          show(reply)
+        }`,
+      );
+    }
+    this.#checkReply?.(reply, to);
+    try {
+      await this.#socket.send(reply, to);
+    } catch (error) {
+      throw this.#explain(error, "send", to);
+    }
+  }
+
+  #explain(error: unknown, op: string, addr: Deno.Addr): unknown {
+    return annotate(error, {
+      op,
+      network: addr.transport as Network,
+      address: formatAddress(addr),
+      port: "port" in addr ? addr.port : undefined,
+    });
+  }
+
+  /** Rests an idle worker: true when it is given a receive, false at shutdown. */
+  #park(): Promise<boolean> {
+    return new Promise<boolean>((wake) => this.#parked.push(wake));
+  }
+
+  /** Hands receives to resting workers while the window has room. */
+  #wakeReceivers = (): void => {
+    while (this.#receives.hasRoom && this.#parked.length > 0) {
+      this.#receives.posted();
+      this.#parked.pop()!(true);
+    }
+  };
+}
+
+/**
+ * Serves every datagram that arrives on `socket` with `handler`, sending back
+ * what it returns. The server owns the socket and closes it when it stops.
+ *
+ * A handler that throws or rejects is reported to `onError` with the sender,
+ * and the server goes on serving; so are receive errors, after a pause that
+ * grows from 5 ms to 1 s while they last.
+ *
+ * @typeParam A The address type of the socket.
+ * @param socket A bound socket from `Deno.listenDatagram` (UDP or Unix).
+ * @param handler Called with each datagram, its sender and a context; may be async.
+ * @param options Concurrency, buffer size, shutdown signal and callbacks.
+ * @returns The running server.
+ * @throws {TypeError} If the socket, the handler or an option has the wrong
+ * type, or an option name is unknown.
+ * @throws {RangeError} If a number option is out of range.
+ * @throws Whatever `onListen` throws; the socket is closed first.
+ *
+ * @example A UDP time server, stopped with a signal
+ * ```ts
+ * import { serveDatagrams } from "@sockets/net/server";
+ *
+ * const controller = new AbortController();
+ * const socket = Deno.listenDatagram({
+ *   transport: "udp",
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ * });
+ * const server = serveDatagrams(
+ *   socket,
+ *   () => new TextEncoder().encode(new Date().toISOString()),
+ *   { signal: controller.signal },
+ * );
+ * controller.abort();
+ * await server.finished;
+ * ```
+ */
+export function serveDatagrams<A extends Deno.Addr = Deno.Addr>(
+  socket: Deno.DatagramConn,
+  handler: DatagramHandler<A>,
+  options: ServeDatagramsOptions<A> = {},
+): DatagramServer<A> {
+  if (
+    socket === null || typeof socket !== "object" ||
+    typeof (socket as Partial<Deno.DatagramConn>).receive !== "function" ||
+    typeof (socket as Partial<Deno.DatagramConn>).send !== "function"
+  ) {
+    throw new TypeError(
+      `socket must be a Deno.DatagramConn with receive() and send() (from Deno.listenDatagram), got ${
+        show(socket)
+      }`,
+    );
+  }
+  assertFunction(
+    handler,
+    "handler",
+    "(data, from, context) => reply | undefined",
+  );
+  assertServeDatagramsOptions(options);
+  return new DatagramServer(socket, handler, options);
+}
