@@ -75,6 +75,18 @@ export function formatAddress(addr: Deno.Addr): string {
   }
 }
 
+/**
+ * The address to dial for `hostname`. A wildcard address (`0.0.0.0`, `::`)
+ * means this host, as in Go: it becomes the loopback address of its family,
+ * so that `connectTcp(server.addr)` works for a server listening on every
+ * address (and a datagram's answer comes from the address it was sent to).
+ */
+export function dialable(hostname: string): string {
+  if (hostname === "0.0.0.0") return "127.0.0.1";
+  if (/^[0:]+$/.test(hostname) && ipFamily(hostname) === 6) return "::1";
+  return hostname;
+}
+
 /** Returns `hostname` without the brackets of a `[::1]`-style IPv6 literal. */
 export function unbracket(hostname: string): string {
   return hostname.startsWith("[") && hostname.endsWith("]")

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { interleaveFamilies, joinHostPort } from "./_address.ts";
+import { dialable, interleaveFamilies, joinHostPort } from "./_address.ts";
 import { annotate } from "./_errors.ts";
 import {
   assertBoolean,
@@ -107,7 +107,9 @@ export type Resolver = (
 /** Options of {@linkcode connectTcp}. */
 export interface ConnectTcpOptions {
   /**
-   * The host to connect to: a name or an IP address.
+   * The host to connect to: a name or an IP address. A wildcard address
+   * (`0.0.0.0`, `::`) means this host, as in Go, so a server's own `addr`
+   * can be dialled even when it listens on every address.
    *
    * @default {"127.0.0.1"}
    */
@@ -431,7 +433,7 @@ export async function connectTcp(
     keepAlive = false,
     resolve = lookupHost,
   } = options;
-  const hostname = assertHostname(rawHostname, "options.hostname");
+  const hostname = dialable(assertHostname(rawHostname, "options.hostname"));
   if (rawPort === undefined) {
     throw new TypeError(
       'options.port is required: a number, a numeric string or a service name such as "http"',

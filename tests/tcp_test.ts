@@ -387,3 +387,26 @@ Deno.test("connectTcp() rejects bad input, naming the argument and the value", a
   }
   assert(true);
 });
+
+Deno.test("connectTcp() dials a wildcard address as this host's loopback, as Go does", async () => {
+  for (
+    const [hostname, loopback] of [["0.0.0.0", "127.0.0.1"], ["::", "::1"]]
+  ) {
+    await using server = serveTcp(
+      { hostname, port: 0 },
+      (conn) => conn.write(new TextEncoder().encode("here")),
+    );
+    const asked: string[] = [];
+    using conn = await connectTcp({
+      hostname: server.addr.hostname,
+      port: server.addr.port,
+      timeout: 5_000,
+      resolve: (name) => {
+        asked.push(name);
+        return Promise.resolve([name]);
+      },
+    });
+    assertEquals(asked, [loopback]);
+    assertEquals(await new Response(conn.readable).text(), "here");
+  }
+});
