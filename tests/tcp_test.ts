@@ -8,6 +8,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { connectTcp, type Resolver, serveTcp } from "../tcp.ts";
+import { closedPort, readAll } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -16,21 +17,9 @@ function hello(conn: Deno.Conn): Promise<number> {
   return conn.write(encoder.encode("Hello World\n"));
 }
 
-async function readToEnd(conn: Deno.Conn): Promise<string> {
-  return await new Response(conn.readable).text();
-}
-
 /** A resolver that answers with fixed addresses, as /etc/hosts cannot here. */
 function fixedResolver(...addresses: string[]): Resolver {
   return () => Promise.resolve(addresses);
-}
-
-/** A port on which nothing listens: bound, then released. */
-function closedPort(hostname: string): number {
-  const listener = Deno.listen({ hostname, port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 /**
@@ -76,7 +65,7 @@ Deno.test("serveTcp() listens on port 0 and reports the real port", async () => 
   assertEquals(server.addr.hostname, "127.0.0.1");
   assertNotEquals(server.addr.port, 0);
   using conn = await Deno.connect({ port: server.addr.port });
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("serveTcp() takes the port as a numeric string", async () => {
@@ -85,7 +74,7 @@ Deno.test("serveTcp() takes the port as a numeric string", async () => {
 });
 
 Deno.test("serveTcp() uses defaultPort for an unknown service name", async () => {
-  const free = closedPort("127.0.0.1");
+  const free = closedPort();
   await using server = serveTcp(
     { hostname: "127.0.0.1", port: "no-such-service", defaultPort: free },
     hello,
@@ -101,7 +90,7 @@ Deno.test("serveTcp() listens on IPv6 loopback, brackets or not", async () => {
       hostname: "::1",
       port: server.addr.port,
     });
-    assertEquals(await readToEnd(conn), "Hello World\n");
+    assertEquals(await readAll(conn), "Hello World\n");
   }
 });
 
@@ -119,7 +108,7 @@ Deno.test("serveTcp() passes engine options through", async () => {
   for (const name of ["a", "b"]) {
     using conn = await Deno.connect({ port: server.addr.port });
     await conn.write(encoder.encode(name));
-    assertEquals(await readToEnd(conn), "ok");
+    assertEquals(await readAll(conn), "ok");
   }
   assertEquals(order, ["a", "b"]);
 });
@@ -136,7 +125,7 @@ Deno.test("serveTcp() applies noDelay, keepAlive and backlog", async () => {
     hello,
   );
   using conn = await Deno.connect({ port: server.addr.port });
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("serveTcp() shares a port between listeners with reusePort", async () => {
@@ -220,19 +209,19 @@ Deno.test("connectTcp() connects to a host name", async () => {
     port: server.addr.port,
   });
   assertEquals(conn.remoteAddr.hostname, "127.0.0.1");
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("connectTcp() takes the port as a string or a service name", async () => {
   await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
   const { port } = server.addr;
   using byString = await connectTcp({ port: String(port) });
-  assertEquals(await readToEnd(byString), "Hello World\n");
+  assertEquals(await readAll(byString), "Hello World\n");
   using byDefault = await connectTcp({
     port: "no-such-service",
     defaultPort: port,
   });
-  assertEquals(await readToEnd(byDefault), "Hello World\n");
+  assertEquals(await readAll(byDefault), "Hello World\n");
 });
 
 Deno.test("connectTcp() falls back to the next address when one is refused", async () => {
@@ -244,7 +233,7 @@ Deno.test("connectTcp() falls back to the next address when one is refused", asy
     resolve: fixedResolver("::1", "127.0.0.1"),
   });
   assertEquals(conn.remoteAddr.hostname, "127.0.0.1");
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("connectTcp() races the next address while one hangs", async () => {
@@ -257,11 +246,11 @@ Deno.test("connectTcp() races the next address while one hangs", async () => {
     attemptDelay: 50,
   });
   assertEquals(conn.remoteAddr.hostname, "::1");
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("connectTcp() lists every address and its error when all fail", async () => {
-  const port = closedPort("127.0.0.1");
+  const port = closedPort();
   const error = await assertRejects(
     () =>
       connectTcp({
@@ -282,7 +271,7 @@ Deno.test("connectTcp() lists every address and its error when all fail", async 
 });
 
 Deno.test("connectTcp() reports a refused single address as itself", async () => {
-  const port = closedPort("127.0.0.1");
+  const port = closedPort();
   const error = await assertRejects(
     () => connectTcp({ hostname: "127.0.0.1", port }),
     Deno.errors.ConnectionRefused,

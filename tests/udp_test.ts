@@ -17,31 +17,12 @@ import {
   type UdpServer,
   type UdpSocket,
 } from "../udp.ts";
-import { isMissing } from "./_tools.ts";
+import { delay, isMissing, tempDir, waitFor, within } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const text = (data: Uint8Array) => decoder.decode(data);
 const bytes = (value: string) => encoder.encode(value);
-
-/** The deadline of every wait for a datagram in these tests; loopback delivers in microseconds. */
-const WAIT_MS = 5_000;
-
-/** Rejects when `promise` takes longer than WAIT_MS, so a lost datagram fails the test instead of hanging it. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what}: nothing after ${WAIT_MS} ms`)),
-      WAIT_MS,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** An echo server on loopback, for `await using`. */
 function echoServer(hostname = "127.0.0.1"): UdpServer {
@@ -454,7 +435,7 @@ Deno.test("serveUdp() closes the socket after shutdownTimeout", async () => {
   await within(entered.promise, "handler");
   const stopped = server.shutdown();
   // The socket closes while the handler still runs; its reply is dropped.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await delay(50);
   release.resolve();
   await stopped;
   assertEquals(errors, []);
@@ -477,13 +458,19 @@ Deno.test("serveUdp() stops when its signal aborts", async () => {
   assertEquals(again.addr.port, server.addr.port);
 });
 
-Deno.test("serveUdp() with an already aborted signal stops at once", async () => {
+Deno.test("serveUdp() with an already aborted signal finishes without calling onListen", async () => {
+  const listened: Deno.NetAddr[] = [];
   const server = serveUdp({
     hostname: "127.0.0.1",
     port: 0,
     signal: AbortSignal.abort(),
+    onListen: (addr) => listened.push(addr),
   }, () => {});
-  await server.finished;
+  await within(server.finished, "the server to finish");
+  assertEquals(listened, [], "onListen was called after the abort");
+  // The socket is closed: its port can be bound again.
+  using again = listenUdp({ hostname: "127.0.0.1", port: server.addr.port });
+  assertEquals(again.addr.port, server.addr.port);
 });
 
 Deno.test("serveUdp() closes the socket when onListen throws", () => {
@@ -700,9 +687,7 @@ Deno.test("connectUdp() and requestUdp() reject bad input before sending anythin
     "options.accept",
   );
   await client.send(bytes("sentinel"));
-  for (let i = 0; i < 100 && peer.received === 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await waitFor(() => peer.received > 0, "the sentinel datagram");
   assertEquals(peer.received, 1);
 });
 
@@ -818,24 +803,20 @@ async function runScript(
   source: string,
   flags: string[],
 ): Promise<{ code: number; stderr: string; stdout: string }> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const script = `${dir}/script.ts`;
-    await Deno.writeTextFile(script, source);
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", "--no-lock", ...flags, script],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    return {
-      code,
-      stdout: decoder.decode(stdout),
-      stderr: decoder.decode(stderr),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using dir = await tempDir("udp_test_");
+  const script = dir.file("script.ts");
+  await Deno.writeTextFile(script, source);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--no-lock", ...flags, script],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
 }
 
 Deno.test("listenUdp() without --unstable-net says to add the flag", async () => {
