@@ -7,12 +7,14 @@ import {
   assertThrows,
 } from "@std/assert";
 import {
+  type ConnectedUdpSocket,
   connectUdp,
   listenUdp,
   MAX_UDP_PAYLOAD_IPV4,
   MAX_UDP_PAYLOAD_IPV6,
   requestUdp,
   serveUdp,
+  type ServeUdpOptions,
   type UdpHandler,
   type UdpServer,
   type UdpSocket,
@@ -27,6 +29,51 @@ const bytes = (value: string) => encoder.encode(value);
 /** An echo server on loopback, for `await using`. */
 function echoServer(hostname = "127.0.0.1"): UdpServer {
   return serveUdp({ hostname, port: 0 }, (data) => data);
+}
+
+/** An echo server whose handler answers once released, and a client of it. */
+interface HeldEcho extends AsyncDisposable {
+  server: UdpServer;
+  client: ConnectedUdpSocket;
+  /** Resolves when the handler has been entered. */
+  entered: Promise<void>;
+  /** Lets every handler answer. */
+  release(): void;
+}
+
+/**
+ * An echo server on loopback whose handler answers only once released, and
+ * a client connected to it; disposing closes the client, releases the
+ * handler and shuts the server down.
+ */
+async function heldEcho(
+  options: Omit<ServeUdpOptions, "hostname" | "port"> = {},
+): Promise<HeldEcho> {
+  const entered = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
+  const server = serveUdp(
+    { ...options, hostname: "127.0.0.1", port: 0 },
+    async (data) => {
+      entered.resolve();
+      await released.promise;
+      return data;
+    },
+  );
+  const client = await connectUdp({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  return {
+    server,
+    client,
+    entered: entered.promise,
+    release: () => released.resolve(),
+    async [Symbol.asyncDispose]() {
+      client.close();
+      released.resolve();
+      await server.shutdown();
+    },
+  };
 }
 
 /** A socket that receives and counts datagrams but never answers: a server that has gone silent. */
@@ -392,51 +439,31 @@ Deno.test("serveUdp() keeps receiving while every earlier handler waits", async 
 });
 
 Deno.test("serveUdp() shutdown lets running handlers reply, then stops", async () => {
-  const entered = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const server = serveUdp({ hostname: "127.0.0.1", port: 0 }, async (data) => {
-    entered.resolve();
-    await release.promise;
-    return data;
-  });
-  using client = await connectUdp({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-  });
+  await using held = await heldEcho();
+  const { server, client } = held;
   await client.send(bytes("last"));
-  await within(entered.promise, "handler");
+  await within(held.entered, "handler");
   const stopped = server.shutdown();
   assertEquals(server.shutdown(), stopped);
-  release.resolve();
+  held.release();
   assertEquals(text(await within(client.receive(), "reply")), "last");
   await stopped;
   await server.finished;
 });
 
 Deno.test("serveUdp() closes the socket after shutdownTimeout", async () => {
-  const entered = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
   const errors: unknown[] = [];
-  const server = serveUdp({
-    hostname: "127.0.0.1",
-    port: 0,
+  await using held = await heldEcho({
     shutdownTimeout: 10,
     onError: (error) => errors.push(error),
-  }, async (data) => {
-    entered.resolve();
-    await release.promise;
-    return data;
   });
-  using client = await connectUdp({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-  });
+  const { server, client } = held;
   await client.send(bytes("too late"));
-  await within(entered.promise, "handler");
+  await within(held.entered, "handler");
   const stopped = server.shutdown();
   // The socket closes while the handler still runs; its reply is dropped.
   await delay(50);
-  release.resolve();
+  held.release();
   await stopped;
   assertEquals(errors, []);
 });
