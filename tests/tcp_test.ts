@@ -7,11 +7,17 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { connectTcp, type Resolver, serveTcp } from "../tcp.ts";
-import { closedPort, readAll } from "./_helpers.ts";
+import {
+  connectTcp,
+  type Resolver,
+  serveTcp,
+  type ServeTcpOptions,
+} from "../tcp.ts";
+import { closedPort, isMissing, output, readAll, within } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const ssMissing = await isMissing("ss", "iproute2");
 
 function hello(conn: Deno.Conn): Promise<number> {
   return conn.write(encoder.encode("Hello World\n"));
@@ -113,19 +119,118 @@ Deno.test("serveTcp() passes engine options through", async () => {
   assertEquals(order, ["a", "b"]);
 });
 
-Deno.test("serveTcp() applies noDelay, keepAlive and backlog", async () => {
-  await using server = serveTcp(
-    {
+/** The lines `ss` prints for the TCP sockets that match `filter`, without its header. */
+async function sockets(...filter: string[]): Promise<string[]> {
+  const printed = await output("ss", ["-tnoeH", ...filter]);
+  return printed.split("\n").filter((line) => line.trim() !== "");
+}
+
+/** A serveTcp server whose handlers hold their connection until released. */
+interface HoldingServer extends AsyncDisposable {
+  port: number;
+  /** Connects a client and waits until the server's handler holds its connection. */
+  connect(): Promise<Deno.TcpConn>;
+}
+
+function holdingServer(options: Omit<ServeTcpOptions, "port">): HoldingServer {
+  const released = Promise.withResolvers<void>();
+  const held: PromiseWithResolvers<void>[] = [];
+  const server = serveTcp({ port: 0, ...options }, async () => {
+    held.shift()?.resolve();
+    await released.promise;
+  });
+  return {
+    port: server.addr.port,
+    async connect() {
+      const entered = Promise.withResolvers<void>();
+      held.push(entered);
+      const conn = await Deno.connect({ port: server.addr.port });
+      await within(entered.promise, "the handler to hold the connection");
+      return conn;
+    },
+    async [Symbol.asyncDispose]() {
+      released.resolve();
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test({
+  name: "serveTcp() applies keepAlive and backlog, as ss shows them",
+  ignore: ssMissing,
+  async fn() {
+    await using tuned = holdingServer({
       hostname: "127.0.0.1",
-      port: 0,
-      noDelay: false,
       keepAlive: true,
       backlog: 16,
-    },
-    hello,
-  );
-  using conn = await Deno.connect({ port: server.addr.port });
-  assertEquals(await readAll(conn), "Hello World\n");
+    });
+    await using plain = holdingServer({ hostname: "127.0.0.1" });
+    // ss shows a listener's backlog in the Send-Q column.
+    const [listening] = await sockets(
+      "state",
+      "listening",
+      "sport",
+      "=",
+      `:${tuned.port}`,
+    );
+    assertEquals(listening?.trim().split(/\s+/)[1], "16", listening);
+    using _tuned = await tuned.connect();
+    using _plain = await plain.connect();
+    const [accepted] = await sockets(
+      "state",
+      "established",
+      "sport",
+      "=",
+      `:${tuned.port}`,
+    );
+    assertStringIncludes(accepted ?? "", "timer:(keepalive,");
+    // Without keepAlive, the accepted connection has no keepalive timer.
+    const [untuned] = await sockets(
+      "state",
+      "established",
+      "sport",
+      "=",
+      `:${plain.port}`,
+    );
+    assert(untuned !== undefined, "ss lists the plain server's connection");
+    assert(!untuned.includes("keepalive"), untuned);
+  },
+});
+
+Deno.test("serveTcp() turns noDelay on for each accepted connection, and leaves it off with noDelay: false", async () => {
+  // Deno cannot read a socket option back (it has no getsockopt): the call
+  // on the accepted connection is the only observable, so it is recorded.
+  const proto = await (async () => {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    using conn = await Deno.connect({ port: listener.addr.port });
+    return Object.getPrototypeOf(conn) as Deno.TcpConn;
+  })();
+  const original = proto.setNoDelay;
+  const calls: [Deno.TcpConn, boolean | undefined][] = [];
+  proto.setNoDelay = function (this: Deno.TcpConn, noDelay?: boolean) {
+    calls.push([this, noDelay]);
+    return original.call(this, noDelay);
+  };
+  try {
+    for (const noDelay of [undefined, false]) {
+      calls.length = 0;
+      const served = Promise.withResolvers<Deno.TcpConn>();
+      await using server = serveTcp(
+        { hostname: "127.0.0.1", port: 0, noDelay },
+        (conn) => served.resolve(conn),
+      );
+      using client = await Deno.connect({ port: server.addr.port });
+      const conn = await within(served.promise, "the handler");
+      assertEquals(
+        calls,
+        noDelay === false ? [] : [[conn, true]],
+        `noDelay: ${noDelay}`,
+      );
+      assertEquals(await readAll(client), "");
+    }
+  } finally {
+    proto.setNoDelay = original;
+  }
 });
 
 Deno.test("serveTcp() shares a port between listeners with reusePort", async () => {
