@@ -144,10 +144,22 @@ Deno.test("serveTcp() passes maxConnections to the engine: a second client is se
   assertEquals(await readAll(second), "");
 });
 
-/** The lines `ss` prints for the TCP sockets that match `filter`, without its header. */
-async function sockets(...filter: string[]): Promise<string[]> {
-  const printed = await output("ss", ["-tnoeH", ...filter]);
-  return printed.split("\n").filter((line) => line.trim() !== "");
+/** The line `ss` prints for the one TCP socket in `state` at local port `port`. */
+async function ssLine(
+  state: "listening" | "established",
+  port: number,
+): Promise<string> {
+  const printed = await output("ss", [
+    "-tnoeH",
+    "state",
+    state,
+    "sport",
+    "=",
+    `:${port}`,
+  ]);
+  const lines = printed.split("\n").filter((line) => line.trim() !== "");
+  assertEquals(lines.length, 1, `${state} at port ${port}:\n${printed}`);
+  return lines[0];
 }
 
 /** A serveTcp server whose handlers hold their connection until released. */
@@ -170,7 +182,12 @@ function holdingServer(options: Omit<ServeTcpOptions, "port">): HoldingServer {
       const entered = Promise.withResolvers<void>();
       held.push(entered);
       const conn = await Deno.connect({ port: server.addr.port });
-      await within(entered.promise, "the handler to hold the connection");
+      try {
+        await within(entered.promise, "the handler to hold the connection");
+      } catch (error) {
+        conn.close();
+        throw error;
+      }
       return conn;
     },
     async [Symbol.asyncDispose]() {
@@ -191,33 +208,14 @@ Deno.test({
     });
     await using plain = holdingServer({ hostname: "127.0.0.1" });
     // ss shows a listener's backlog in the Send-Q column.
-    const [listening] = await sockets(
-      "state",
-      "listening",
-      "sport",
-      "=",
-      `:${tuned.port}`,
-    );
-    assertEquals(listening?.trim().split(/\s+/)[1], "16", listening);
+    const listening = await ssLine("listening", tuned.port);
+    assertEquals(listening.trim().split(/\s+/)[1], "16", listening);
     using _tuned = await tuned.connect();
     using _plain = await plain.connect();
-    const [accepted] = await sockets(
-      "state",
-      "established",
-      "sport",
-      "=",
-      `:${tuned.port}`,
-    );
-    assertStringIncludes(accepted ?? "", "timer:(keepalive,");
+    const accepted = await ssLine("established", tuned.port);
+    assertStringIncludes(accepted, "timer:(keepalive,");
     // Without keepAlive, the accepted connection has no keepalive timer.
-    const [untuned] = await sockets(
-      "state",
-      "established",
-      "sport",
-      "=",
-      `:${plain.port}`,
-    );
-    assert(untuned !== undefined, "ss lists the plain server's connection");
+    const untuned = await ssLine("established", plain.port);
     assert(!untuned.includes("keepalive"), untuned);
   },
 });
