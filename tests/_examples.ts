@@ -32,6 +32,9 @@ export interface RunExampleOptions {
   stdin?: string | Uint8Array;
 }
 
+/** The directory the example headers grant; tests grant a temp directory instead. */
+const HEADER_DIR = "/tmp/sockets-net";
+
 /** The path of an example, relative to the project root. */
 function examplePath(name: string): string {
   return `examples/${name}`;
@@ -57,10 +60,18 @@ export function headerFlags(name: string): string[] {
 }
 
 /**
- * Tests run offline with the stand-ins of `@std/*`; the examples they start
- * must resolve `@std/cli` the same way.
+ * The example's header flags with its directory moved to `dir`: the same
+ * flags, scoped the same way, for a socket path under `dir`.
  */
-function importMapFlags(): string[] {
+export function headerFlagsIn(name: string, dir: string): string[] {
+  return headerFlags(name).map((flag) => flag.replaceAll(HEADER_DIR, dir));
+}
+
+/**
+ * Tests run offline with the stand-ins of `@std/*`; the examples they start
+ * must resolve `@std/cli` the same way: these are the flags that do it.
+ */
+export function importMapFlags(): string[] {
   const stdCli = import.meta.resolve("@std/cli");
   return stdCli.startsWith("file:")
     ? [`--import-map=${new URL("import_map.offline.json", root).pathname}`]
@@ -128,14 +139,6 @@ export interface RunningExample extends AsyncDisposable {
   stop(): Promise<ExampleResult>;
 }
 
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
-  let text = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    text += chunk;
-  }
-  return text;
-}
-
 /**
  * Starts a server example and waits for its `listening on` line. Throws,
  * with the example's stderr, when it exits before that.
@@ -148,7 +151,7 @@ export async function startExample(
   const { flags = headerFlags(name) } = options;
   const child = command(name, args, flags, false).spawn();
   const killer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
-  const stderr = readAll(child.stderr);
+  const stderr = new Response(child.stderr).text();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let stdout = "";
   let ready: string | undefined;

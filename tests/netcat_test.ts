@@ -3,8 +3,13 @@
 // started with --verbose and is ready when stderr says "listening on".
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { assertFlagsNeeded, headerFlags, runExample } from "./_examples.ts";
-import { isMissing } from "./_tools.ts";
+import {
+  assertFlagsNeeded,
+  headerFlags,
+  importMapFlags,
+  runExample,
+} from "./_examples.ts";
+import { closedPort, isMissing, tempDir } from "./_helpers.ts";
 
 const root = new URL("../", import.meta.url);
 const ncMissing = await isMissing("nc", "netcat-openbsd");
@@ -110,13 +115,6 @@ async function start(
   };
 }
 
-/** Tests run offline with the stand-ins of `@std/*`; the example must resolve them the same way. */
-function importMapFlags(): string[] {
-  return import.meta.resolve("@std/cli").startsWith("file:")
-    ? [`--import-map=${new URL("import_map.offline.json", root).pathname}`]
-    : [];
-}
-
 /** Starts a listening netcat (with --verbose) under `flags`. */
 function startNetcat(
   args: string[],
@@ -142,32 +140,6 @@ async function run(
 ): Promise<Result> {
   const process = await start(command, args, { ready: /^/, stdin });
   return await process.result();
-}
-
-/** A port that nothing listens on, for a moment. */
-function closedPort(transport: "tcp" | "udp" = "tcp"): number {
-  if (transport === "udp") {
-    const socket = Deno.listenDatagram({
-      transport: "udp",
-      hostname: "127.0.0.1",
-      port: 0,
-    });
-    socket.close();
-    return (socket.addr as Deno.NetAddr).port;
-  }
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  listener.close();
-  return listener.addr.port;
-}
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "netcat_test_" });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true });
-    },
-  };
 }
 
 /** The least flags for a Unix socket at `dir/name`, as a server or a client. */
@@ -289,7 +261,7 @@ Deno.test({
   name: "examples/netcat.ts --unix talks to nc -U both ways",
   ignore: ncMissing,
   async fn() {
-    await using dir = await tempDir();
+    await using dir = await tempDir("netcat_test_");
     const path = `${dir.path}/nc.sock`;
     {
       await using netcat = await startNetcat(["--listen", "--unix", path], {

@@ -22,7 +22,7 @@ import {
   udpLoss,
   unixFiles,
 } from "./soak/scenarios.ts";
-import { isMissing } from "./_tools.ts";
+import { isMissing } from "./_helpers.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {

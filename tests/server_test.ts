@@ -8,17 +8,18 @@ import {
   assertThrows,
 } from "@std/assert";
 import { serve } from "../server.ts";
+import {
+  DEADLINE_MS,
+  delay,
+  echo,
+  readAll,
+  waitFor,
+  within,
+  writeAll,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Every wait in these tests gives up after this long, so a bug fails a test instead of hanging it. */
-const DEADLINE_MS = 10_000;
-
-/** Pause between two polls of a condition. */
-const POLL_INTERVAL_MS = 10;
-/** Polls and paced loops are bounded in count as well as by the deadline. */
-const POLL_LIMIT = DEADLINE_MS / POLL_INTERVAL_MS;
 
 function listen(): Deno.TcpListener {
   return Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -28,40 +29,6 @@ function listen(): Deno.TcpListener {
 function connect(addr: Deno.Addr): Promise<Deno.TcpConn> {
   const { hostname, port } = addr as Deno.NetAddr;
   return Deno.connect({ hostname, port });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Awaits `promise`, failing with `what` if it takes longer than DEADLINE_MS. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${what}`)),
-      DEADLINE_MS,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `condition` until it holds, a bounded number of times. */
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < POLL_LIMIT; i++) {
-    if (condition()) return;
-    await delay(POLL_INTERVAL_MS);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Reads until end of stream, bounded by the deadline. */
-async function readAll(conn: Deno.Conn): Promise<string> {
-  return await within(new Response(conn.readable).text(), "end of stream");
 }
 
 /** Reads exactly `length` bytes as text. */
@@ -76,19 +43,31 @@ async function readText(conn: Deno.Conn, length: number): Promise<string> {
   return decoder.decode(buffer);
 }
 
-async function writeText(conn: Deno.Conn, text: string): Promise<void> {
-  const data = encoder.encode(text);
-  for (let offset = 0; offset < data.length;) {
-    offset += await conn.write(data.subarray(offset));
+/**
+ * Echoes a byte on `active` every `interval` ms until `idle` has been closed
+ * by the server and ten more rounds have passed: the active connection
+ * outlives the idle one. Bounded by the deadline in rounds.
+ */
+async function talkUntilClosed(
+  active: Deno.Conn,
+  idle: Deno.Conn,
+  interval: number,
+): Promise<void> {
+  let idleClosed = false;
+  const idleEnd = idle.read(new Uint8Array(1)).then((n) => {
+    idleClosed = true;
+    return n;
+  });
+  let roundsAfterIdleClosed = 0;
+  const rounds = DEADLINE_MS / interval;
+  for (let i = 0; i < rounds && roundsAfterIdleClosed < 10; i++) {
+    await writeAll(active, "x");
+    assertEquals(await readText(active, 1), "x");
+    if (idleClosed) roundsAfterIdleClosed++;
+    await delay(interval);
   }
-}
-
-/** Echoes everything until the peer ends; may reject when the connection is closed under it. */
-async function echo(conn: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(1024);
-  for (let n; (n = await conn.read(buffer)) !== null;) {
-    await conn.write(buffer.subarray(0, n));
-  }
+  assertEquals(await within(idleEnd, "the idle connection to close"), null);
+  assertEquals(roundsAfterIdleClosed, 10, "rounds after the idle one closed");
 }
 
 /** Collects onError calls. */
@@ -176,7 +155,7 @@ async function capturingConsoleError(
 Deno.test("serve() runs the handler for a TCP connection and closes it after", async () => {
   await using server = serve(listen(), echo);
   using client = await connect(server.addr);
-  await writeText(client, "ping");
+  await writeAll(client, "ping");
   assertEquals(await readText(client, 4), "ping");
   client.closeWrite();
   assertEquals(await readAll(client), "");
@@ -210,12 +189,12 @@ Deno.test("serve() serves clients concurrently by default", async () => {
       second.resolve();
       await first.promise;
     }
-    await writeText(conn, `bye ${name}`);
+    await writeAll(conn, `bye ${name}`);
   });
   using client1 = await connect(server.addr);
   using client2 = await connect(server.addr);
-  await writeText(client1, "1");
-  await writeText(client2, "2");
+  await writeAll(client1, "1");
+  await writeAll(client2, "2");
   assertEquals(await readAll(client1), "bye 1");
   assertEquals(await readAll(client2), "bye 2");
 });
@@ -233,17 +212,17 @@ Deno.test("serve() with maxConnections 1 accepts the next client only after the 
     events.push(`start ${name}`);
     started[Number(name) - 1].resolve();
     if (name === "1") await release.promise;
-    await writeText(conn, `bye ${name}`);
+    await writeAll(conn, `bye ${name}`);
     events.push(`end ${name}`);
   }, { maxConnections: 1 });
 
   using client1 = await connect(server.addr);
-  await writeText(client1, "1");
+  await writeAll(client1, "1");
   await within(started[0].promise, "the first handler");
   // The second client completes its handshake in the kernel backlog and
   // sends its request while the first is still being served.
   using client2 = await connect(server.addr);
-  await writeText(client2, "2");
+  await writeAll(client2, "2");
   assertEquals(server.connections, 1);
   assertEquals(events, ["accept", "start 1"]);
 
@@ -277,7 +256,7 @@ Deno.test("serve() never runs more than maxConnections handlers with 20 clients"
     if (active === limit) full.resolve();
     try {
       await full.promise;
-      await writeText(conn, "ok");
+      await writeAll(conn, "ok");
       await echo(conn);
       served++;
     } finally {
@@ -315,7 +294,7 @@ Deno.test("serve() closes an idle connection after idleTimeout while an active o
   const ended: string[] = [];
   await using server = serve(listen(), async (conn) => {
     const name = await readText(conn, 1);
-    await writeText(conn, name);
+    await writeAll(conn, name);
     try {
       await echo(conn);
     } finally {
@@ -325,25 +304,12 @@ Deno.test("serve() closes an idle connection after idleTimeout while an active o
 
   using idle = await connect(server.addr);
   using active = await connect(server.addr);
-  await writeText(idle, "i");
-  await writeText(active, "a");
+  await writeAll(idle, "i");
+  await writeAll(active, "a");
   assertEquals(await readText(idle, 1), "i");
   assertEquals(await readText(active, 1), "a");
 
-  let idleClosed = false;
-  const idleEnd = idle.read(new Uint8Array(1)).then((n) => {
-    idleClosed = true;
-    return n;
-  });
-  let roundsAfterIdleClosed = 0;
-  for (let i = 0; i < POLL_LIMIT && roundsAfterIdleClosed < 10; i++) {
-    await writeText(active, "x");
-    assertEquals(await readText(active, 1), "x");
-    if (idleClosed) roundsAfterIdleClosed++;
-    await delay(activeInterval);
-  }
-  assertEquals(await idleEnd, null);
-  assertEquals(roundsAfterIdleClosed, 10);
+  await talkUntilClosed(active, idle, activeInterval);
   await waitFor(() => ended.length > 0, "the idle handler to end");
   assertEquals(ended, ["i"]);
   assertEquals(server.connections, 1);
@@ -363,20 +329,7 @@ Deno.test("serve() counts progress through the readable and writable streams for
   );
   using idle = await connect(server.addr);
   using active = await connect(server.addr);
-  let idleClosed = false;
-  const idleEnd = idle.read(new Uint8Array(1)).then((n) => {
-    idleClosed = true;
-    return n;
-  });
-  let roundsAfterIdleClosed = 0;
-  for (let i = 0; i < POLL_LIMIT && roundsAfterIdleClosed < 10; i++) {
-    await writeText(active, "x");
-    assertEquals(await readText(active, 1), "x");
-    if (idleClosed) roundsAfterIdleClosed++;
-    await delay(20);
-  }
-  assertEquals(await idleEnd, null);
-  assertEquals(roundsAfterIdleClosed, 10);
+  await talkUntilClosed(active, idle, 20);
   // As with Deno's own streams, the end of `readable` closes the connection.
   active.closeWrite();
   assertEquals(await readAll(active), "");
@@ -411,7 +364,7 @@ Deno.test("serve() with idleTimeout still passes the listener's own conn class",
   );
   conn.setNoDelay(true);
   assertEquals(conn.remoteAddr, client.localAddr);
-  await writeText(client, "hi");
+  await writeAll(client, "hi");
   assertEquals(await readText(client, 2), "hi");
 });
 
@@ -424,10 +377,10 @@ Deno.test("shutdown() lets a handler finish its reply and stops accepting", asyn
     const request = await readText(conn, 4);
     received.resolve();
     await shutdownCalled.promise;
-    await writeText(conn, `${request} pong`);
+    await writeAll(conn, `${request} pong`);
   }, { onError });
   using client = await connect(server.addr);
-  await writeText(client, "ping");
+  await writeAll(client, "ping");
   await within(received.promise, "the request");
 
   const stopped = server.shutdown();
@@ -446,7 +399,7 @@ Deno.test("shutdown() with shutdownTimeout Infinity waits for the handler", asyn
   const server = serve(listen(), async (conn) => {
     started.resolve();
     await release.promise;
-    await writeText(conn, "finished");
+    await writeAll(conn, "finished");
   }, { shutdownTimeout: Infinity });
   using client = await connect(server.addr);
   await within(started.promise, "the handler");
@@ -511,10 +464,10 @@ Deno.test("serve() shuts down gracefully when its signal is aborted", async () =
     await readText(conn, 1);
     received.resolve();
     await aborted.promise;
-    await writeText(conn, "done");
+    await writeAll(conn, "done");
   }, { signal: controller.signal });
   using client = await connect(server.addr);
-  await writeText(client, "?");
+  await writeAll(client, "?");
   await within(received.promise, "the request");
 
   controller.abort();
@@ -557,7 +510,7 @@ Deno.test("serve() reports a throwing or rejecting handler with its conn and ser
     count++;
     if (count === 1) throw syncFailure;
     if (count === 2) return Promise.reject(asyncFailure);
-    return writeText(conn, "served");
+    return writeAll(conn, "served");
   }, { onError, maxConnections: 1 });
 
   for (const expected of ["", "", "served"]) {
@@ -578,7 +531,7 @@ Deno.test("serve() keeps serving when onError throws", async () => {
     let count = 0;
     await using server = serve(listen(), (conn) => {
       if (++count === 1) throw new Error("handler failed");
-      return writeText(conn, "still serving");
+      return writeAll(conn, "still serving");
     }, {
       onError() {
         throw onErrorFailure;
@@ -617,7 +570,7 @@ Deno.test("serve() reports accept errors such as EMFILE and recovers by itself",
   const { calls, onError } = errorLog();
   await using server = serve(
     listener,
-    (conn) => writeText(conn, "recovered"),
+    (conn) => writeAll(conn, "recovered"),
     { onError },
   );
   using client = await connect(server.addr);
@@ -695,7 +648,7 @@ Deno.test("await using shuts the server down at the end of the scope", async () 
     await using server = serve(listener, echo);
     finished = server.finished;
     using client = await connect(server.addr);
-    await writeText(client, "hi");
+    await writeAll(client, "hi");
     assertEquals(await readText(client, 2), "hi");
   }
   await within(finished, "finished");
@@ -709,7 +662,7 @@ Deno.test("connections counts the connections being served", async () => {
   using client2 = await connect(server.addr);
   // An echoed byte proves that the handler runs.
   for (const client of [client1, client2]) {
-    await writeText(client, "x");
+    await writeAll(client, "x");
     assertEquals(await readText(client, 1), "x");
   }
   assertEquals(server.connections, 2);
@@ -829,7 +782,7 @@ Deno.test("serve() serves a Unix listener the same way", async () => {
     assertEquals(server.addr, { transport: "unix", path });
     for (const text of ["one", "two"]) {
       using client = await Deno.connect({ transport: "unix", path });
-      await writeText(client, text);
+      await writeAll(client, text);
       assertEquals(await readText(client, text.length), text);
       client.closeWrite();
       assertEquals(await readAll(client), "");
@@ -858,7 +811,7 @@ Deno.test("serve() with idleTimeout keeps the stream semantics of Deno's own con
       }
     }, { idleTimeout });
     using client = await connect(server.addr);
-    await writeText(client, "request");
+    await writeAll(client, "request");
     client.closeWrite();
     assertEquals(await readAll(client), "");
     outcomes.push(await within(outcome.promise, "the handler"));
@@ -876,17 +829,17 @@ Deno.test("serve() with maxConnections 1 serves the next client once an idle one
     const name = await readText(conn, 1);
     events.push(`start ${name}`);
     try {
-      await writeText(conn, name);
+      await writeAll(conn, name);
       await echo(conn);
     } finally {
       events.push(`end ${name}`);
     }
   }, { maxConnections: 1, idleTimeout: 300, onError });
   using idle = await connect(server.addr);
-  await writeText(idle, "1");
+  await writeAll(idle, "1");
   assertEquals(await readText(idle, 1), "1");
   using next = await connect(server.addr);
-  await writeText(next, "2");
+  await writeAll(next, "2");
   // Served only after the idle connection has been closed.
   assertEquals(await readText(next, 1), "2");
   assertEquals(events, ["start 1", "end 1", "start 2"]);

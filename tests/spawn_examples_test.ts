@@ -2,37 +2,23 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import {
   assertFlagsNeeded,
   headerFlags,
+  headerFlagsIn,
   runExample,
   startExample,
 } from "./_examples.ts";
-
-/** The directory the Unix example's header grants; tests grant a temp directory instead. */
-const HEADER_DIR = "/tmp/sockets-net";
+import { readAll, tempDir } from "./_helpers.ts";
 
 /** `date`'s default output holds the time of day. */
 const DATE_OUTPUT = /\d\d:\d\d:\d\d/;
 
-/** Reads from `conn` to the end of the stream. */
-async function readAll(conn: Deno.Conn): Promise<string> {
-  return await new Response(conn.readable).text();
-}
-
 /** The header's flags, with the command it may run changed to `program`. */
 function flagsRunning(name: string, program: string, dir?: string): string[] {
-  return headerFlags(name).map((flag) => {
-    const moved = dir === undefined ? flag : flag.replaceAll(HEADER_DIR, dir);
-    return moved.startsWith("--allow-run=") ? `--allow-run=${program}` : moved;
-  });
-}
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "spawn_examples_" });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true });
-    },
-  };
+  const flags = dir === undefined
+    ? headerFlags(name)
+    : headerFlagsIn(name, dir);
+  return flags.map((flag) =>
+    flag.startsWith("--allow-run=") ? `--allow-run=${program}` : flag
+  );
 }
 
 Deno.test("examples/tcp_exec_server.ts runs date for each client", async () => {
@@ -105,7 +91,7 @@ Deno.test("examples/tcp_exec_server.ts names the --allow-run flag for another co
 });
 
 Deno.test("examples/unix_exec_server.ts runs date, and cat after --, on a Unix socket", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("spawn_examples_");
   const path = `${dir.path}/exec.sock`;
   {
     await using server = await startExample("unix_exec_server.ts", [
@@ -139,7 +125,7 @@ Deno.test("examples/unix_exec_server.ts runs date, and cat after --, on a Unix s
 
 Deno.test("examples/*_exec_server.ts need every flag of their header", async () => {
   await assertFlagsNeeded("tcp_exec_server.ts", ["--port", "0"]);
-  await using dir = await tempDir();
+  await using dir = await tempDir("spawn_examples_");
   await assertFlagsNeeded("unix_exec_server.ts", [
     "--path",
     `${dir.path}/exec.sock`,

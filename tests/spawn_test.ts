@@ -10,13 +10,10 @@ import { ExitError, spawnHandler, type SpawnHandlerOptions } from "../spawn.ts";
 import type { ServeOptions, Server } from "../server.ts";
 import { serveTcp } from "../tcp.ts";
 import { serveUnix } from "../unix.ts";
-import { isMissing } from "./_tools.ts";
+import { isMissing, readAll, readLine, within, writeAll } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Long enough for any step here on a loaded machine; a hung test still ends. */
-const STEP_TIMEOUT_MS = 10_000;
 
 /** A spawnHandler server on a free loopback port, whose handlers can be awaited. */
 interface SpawnServer extends AsyncDisposable {
@@ -49,7 +46,7 @@ function spawnServer(
     return running;
   });
   const settled = async () => {
-    await withTimeout(Promise.all(handlers), "the handlers to settle");
+    await within(Promise.all(handlers), "the handlers to settle");
   };
   return {
     server,
@@ -63,57 +60,12 @@ function spawnServer(
   };
 }
 
-async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${what}`)),
-      STEP_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function connect(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port });
 }
 
-/** Reads up to and including the next "\n", a byte at a time, so nothing after it is consumed. */
-async function readLine(conn: Deno.Conn): Promise<string> {
-  const bytes: number[] = [];
-  const byte = new Uint8Array(1);
-  while (bytes.length < 4096) {
-    const n = await withTimeout(conn.read(byte), "a line");
-    if (n === null) break;
-    if (byte[0] === 0x0a) break;
-    bytes.push(byte[0]);
-  }
-  return decoder.decode(new Uint8Array(bytes));
-}
-
-/** Reads to the end of the stream. */
-async function readAll(conn: Deno.Conn): Promise<string> {
-  const chunks: string[] = [];
-  const buffer = new Uint8Array(64 * 1024);
-  while (true) {
-    const n = await withTimeout(conn.read(buffer), "the end of the stream");
-    if (n === null) return chunks.join("");
-    chunks.push(decoder.decode(buffer.subarray(0, n), { stream: true }));
-  }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < data.length;) {
-    offset += await conn.write(data.subarray(offset));
-  }
-}
-
 /** Whether process `pid` still exists (a zombie counts: it is not reaped). */
-async function exists(pid: number): Promise<boolean> {
+async function processExists(pid: number): Promise<boolean> {
   try {
     await Deno.stat(`/proc/${pid}`);
     return true;
@@ -266,10 +218,10 @@ Deno.test("spawnHandler() stops the command when a write to a departed client fa
   await using s = spawnServer(printPidThen("yes"));
   const client = await connect(s.port);
   const pid = Number(await readLine(client));
-  assert(await exists(pid), "yes is running");
+  assert(await processExists(pid), "yes is running");
   client.close();
   await s.settled();
-  assert(!(await exists(pid)), `yes (pid ${pid}) is gone`);
+  assert(!(await processExists(pid)), `yes (pid ${pid}) is gone`);
   // The connection's own error is reported, not the kill.
   assertEquals(s.errors.length, 1);
   assert(!(s.errors[0] instanceof ExitError), String(s.errors[0]));
@@ -301,7 +253,7 @@ s.close()
     assertEquals(code, 0, decoder.decode(stderr));
     const pid = Number(decoder.decode(stdout));
     await s.settled();
-    assert(!(await exists(pid)), `sleep (pid ${pid}) is gone`);
+    assert(!(await processExists(pid)), `sleep (pid ${pid}) is gone`);
     assertEquals(s.errors.length, 1);
     assertInstanceOf(s.errors[0], Deno.errors.ConnectionReset);
   },
@@ -320,10 +272,12 @@ Deno.test("spawnHandler() stops the commands when a shutdown closes their connec
     Number(await readLine(halfClosed)),
   ];
   await halfClosed.closeWrite();
-  for (const pid of pids) assert(await exists(pid), `sleep ${pid} runs`);
+  for (const pid of pids) assert(await processExists(pid), `sleep ${pid} runs`);
   await s.server.shutdown();
   await s.settled();
-  for (const pid of pids) assert(!(await exists(pid)), `sleep ${pid} is gone`);
+  for (const pid of pids) {
+    assert(!(await processExists(pid)), `sleep ${pid} is gone`);
+  }
   assertEquals(s.errors, []);
 });
 
@@ -336,7 +290,7 @@ Deno.test("spawnHandler() stops a silent command at the server's idleTimeout", a
   await client.closeWrite();
   assertEquals(await readAll(client), "");
   await s.settled();
-  assert(!(await exists(pid)), `sleep ${pid} is gone`);
+  assert(!(await processExists(pid)), `sleep ${pid} is gone`);
   assertEquals(s.errors, []);
 });
 
@@ -350,10 +304,10 @@ Deno.test("spawnHandler() with maxConnections: 1 runs one command at a time", as
   );
   const events: string[] = [];
   using first = await connect(s.port);
-  assertEquals(await readLine(first), "start");
+  assertEquals(await readLine(first), "start\n");
   using second = await connect(s.port);
   const secondStarted = readLine(second).then((line) => {
-    events.push(`second: ${line}`);
+    events.push(`second: ${line.trim()}`);
   });
   // A second command running concurrently would answer now; give it the chance.
   let timer: ReturnType<typeof setTimeout> | undefined;

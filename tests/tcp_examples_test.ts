@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { assertFlagsNeeded, runExample, startExample } from "./_examples.ts";
-import { isMissing } from "./_tools.ts";
+import { closedPort, isMissing, output } from "./_helpers.ts";
 
 const pythonMissing = await isMissing("python3");
 
@@ -19,20 +19,9 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
 sys.stdout.write(b"".join(chunks).decode())
 `;
 
-async function python(port: number, send = ""): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command("python3", {
-    args: ["-c", PYTHON_CLIENT, String(port), send],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assertEquals(code, 0, new TextDecoder().decode(stderr));
-  return new TextDecoder().decode(stdout);
-}
-
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  listener.close();
-  return listener.addr.port;
+/** Sends `send` to `port` from Python and returns the reply. */
+function python(port: number, send = ""): Promise<string> {
+  return output("python3", ["-c", PYTHON_CLIENT, String(port), send]);
 }
 
 Deno.test("examples/tcp_hello_server.ts greets Deno and Python clients", async () => {
@@ -44,7 +33,10 @@ Deno.test("examples/tcp_hello_server.ts greets Deno and Python clients", async (
   using conn = await Deno.connect({ port: server.port });
   assertEquals(await new Response(conn.readable).text(), "Hello World\n");
   if (!pythonMissing) {
-    assertEquals(await python(server.port), "Hello World\n");
+    assertEquals(
+      await python(server.port),
+      "Hello World\n",
+    );
   }
   const { code, stderr } = await server.stop();
   assertEquals(code, 0, stderr);

@@ -7,30 +7,33 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { connectTcp, type Resolver, serveTcp } from "../tcp.ts";
+import {
+  connectTcp,
+  type Resolver,
+  serveTcp,
+  type ServeTcpOptions,
+} from "../tcp.ts";
+import {
+  closedPort,
+  echo,
+  isMissing,
+  output,
+  readAll,
+  readLine,
+  within,
+  writeAll,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const ssMissing = await isMissing("ss", "iproute2");
 
 function hello(conn: Deno.Conn): Promise<number> {
   return conn.write(encoder.encode("Hello World\n"));
 }
 
-async function readToEnd(conn: Deno.Conn): Promise<string> {
-  return await new Response(conn.readable).text();
-}
-
 /** A resolver that answers with fixed addresses, as /etc/hosts cannot here. */
 function fixedResolver(...addresses: string[]): Resolver {
   return () => Promise.resolve(addresses);
-}
-
-/** A port on which nothing listens: bound, then released. */
-function closedPort(hostname: string): number {
-  const listener = Deno.listen({ hostname, port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 /**
@@ -76,7 +79,7 @@ Deno.test("serveTcp() listens on port 0 and reports the real port", async () => 
   assertEquals(server.addr.hostname, "127.0.0.1");
   assertNotEquals(server.addr.port, 0);
   using conn = await Deno.connect({ port: server.addr.port });
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("serveTcp() takes the port as a numeric string", async () => {
@@ -85,7 +88,7 @@ Deno.test("serveTcp() takes the port as a numeric string", async () => {
 });
 
 Deno.test("serveTcp() uses defaultPort for an unknown service name", async () => {
-  const free = closedPort("127.0.0.1");
+  const free = closedPort();
   await using server = serveTcp(
     { hostname: "127.0.0.1", port: "no-such-service", defaultPort: free },
     hello,
@@ -101,42 +104,156 @@ Deno.test("serveTcp() listens on IPv6 loopback, brackets or not", async () => {
       hostname: "::1",
       port: server.addr.port,
     });
-    assertEquals(await readToEnd(conn), "Hello World\n");
+    assertEquals(await readAll(conn), "Hello World\n");
   }
 });
 
-Deno.test("serveTcp() passes engine options through", async () => {
-  const order: string[] = [];
+Deno.test("serveTcp() passes maxConnections to the engine: a second client is served only after the first ends", async () => {
+  let handlers = 0;
   await using server = serveTcp(
     { hostname: "127.0.0.1", port: 0, maxConnections: 1 },
     async (conn) => {
-      const buffer = new Uint8Array(8);
-      const n = await conn.read(buffer);
-      order.push(decoder.decode(buffer.subarray(0, n ?? 0)));
-      await conn.write(encoder.encode("ok"));
+      await writeAll(conn, `hello ${++handlers}\n`);
+      await echo(conn);
     },
   );
-  for (const name of ["a", "b"]) {
-    using conn = await Deno.connect({ port: server.addr.port });
-    await conn.write(encoder.encode(name));
-    assertEquals(await readToEnd(conn), "ok");
-  }
-  assertEquals(order, ["a", "b"]);
+  using first = await Deno.connect({ port: server.addr.port });
+  assertEquals(await readLine(first), "hello 1\n");
+  // The second client's handshake completes in the kernel's backlog, whether
+  // or not the server accepts it.
+  using second = await Deno.connect({ port: server.addr.port });
+  let greeted = false;
+  const greeting = readLine(second).then((line) => {
+    greeted = true;
+    return line;
+  });
+  // Awaited below; a failed assertion first closes the connection under it.
+  greeting.catch(() => {});
+  // A round trip through the first handler gives an unbounded server the
+  // turns it needs to accept and greet the second client.
+  await writeAll(first, "ping\n");
+  assertEquals(await readLine(first), "ping\n");
+  assertEquals(server.connections, 1);
+  assertEquals(handlers, 1);
+  assertEquals(greeted, false, "the second client was greeted");
+
+  first.close();
+  assertEquals(await greeting, "hello 2\n");
+  assertEquals(handlers, 2);
+  await second.closeWrite();
+  assertEquals(await readAll(second), "");
 });
 
-Deno.test("serveTcp() applies noDelay, keepAlive and backlog", async () => {
-  await using server = serveTcp(
-    {
+/** The line `ss` prints for the one TCP socket in `state` at local port `port`. */
+async function ssLine(
+  state: "listening" | "established",
+  port: number,
+): Promise<string> {
+  const printed = await output("ss", [
+    "-tnoeH",
+    "state",
+    state,
+    "sport",
+    "=",
+    `:${port}`,
+  ]);
+  const lines = printed.split("\n").filter((line) => line.trim() !== "");
+  assertEquals(lines.length, 1, `${state} at port ${port}:\n${printed}`);
+  return lines[0];
+}
+
+/** A serveTcp server whose handlers hold their connection until released. */
+interface HoldingServer extends AsyncDisposable {
+  port: number;
+  /** Connects a client and waits until the server's handler holds its connection. */
+  connect(): Promise<Deno.TcpConn>;
+}
+
+function holdingServer(options: Omit<ServeTcpOptions, "port">): HoldingServer {
+  const released = Promise.withResolvers<void>();
+  const held: PromiseWithResolvers<void>[] = [];
+  const server = serveTcp({ port: 0, ...options }, async () => {
+    held.shift()?.resolve();
+    await released.promise;
+  });
+  return {
+    port: server.addr.port,
+    async connect() {
+      const entered = Promise.withResolvers<void>();
+      held.push(entered);
+      const conn = await Deno.connect({ port: server.addr.port });
+      try {
+        await within(entered.promise, "the handler to hold the connection");
+      } catch (error) {
+        conn.close();
+        throw error;
+      }
+      return conn;
+    },
+    async [Symbol.asyncDispose]() {
+      released.resolve();
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test({
+  name: "serveTcp() applies keepAlive and backlog, as ss shows them",
+  ignore: ssMissing,
+  async fn() {
+    await using tuned = holdingServer({
       hostname: "127.0.0.1",
-      port: 0,
-      noDelay: false,
       keepAlive: true,
       backlog: 16,
-    },
-    hello,
-  );
-  using conn = await Deno.connect({ port: server.addr.port });
-  assertEquals(await readToEnd(conn), "Hello World\n");
+    });
+    await using plain = holdingServer({ hostname: "127.0.0.1" });
+    // ss shows a listener's backlog in the Send-Q column.
+    const listening = await ssLine("listening", tuned.port);
+    assertEquals(listening.trim().split(/\s+/)[1], "16", listening);
+    using _tuned = await tuned.connect();
+    using _plain = await plain.connect();
+    const accepted = await ssLine("established", tuned.port);
+    assertStringIncludes(accepted, "timer:(keepalive,");
+    // Without keepAlive, the accepted connection has no keepalive timer.
+    const untuned = await ssLine("established", plain.port);
+    assert(!untuned.includes("keepalive"), untuned);
+  },
+});
+
+Deno.test("serveTcp() turns noDelay on for each accepted connection, and leaves it off with noDelay: false", async () => {
+  // Deno cannot read a socket option back (it has no getsockopt): the call
+  // on the accepted connection is the only observable, so it is recorded.
+  const proto = await (async () => {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    using conn = await Deno.connect({ port: listener.addr.port });
+    return Object.getPrototypeOf(conn) as Deno.TcpConn;
+  })();
+  const original = proto.setNoDelay;
+  const calls: [Deno.TcpConn, boolean | undefined][] = [];
+  proto.setNoDelay = function (this: Deno.TcpConn, noDelay?: boolean) {
+    calls.push([this, noDelay]);
+    return original.call(this, noDelay);
+  };
+  try {
+    for (const noDelay of [undefined, false]) {
+      calls.length = 0;
+      const served = Promise.withResolvers<Deno.TcpConn>();
+      await using server = serveTcp(
+        { hostname: "127.0.0.1", port: 0, noDelay },
+        (conn) => served.resolve(conn),
+      );
+      using client = await Deno.connect({ port: server.addr.port });
+      const conn = await within(served.promise, "the handler");
+      assertEquals(
+        calls,
+        noDelay === false ? [] : [[conn, true]],
+        `noDelay: ${noDelay}`,
+      );
+      assertEquals(await readAll(client), "");
+    }
+  } finally {
+    proto.setNoDelay = original;
+  }
 });
 
 Deno.test("serveTcp() shares a port between listeners with reusePort", async () => {
@@ -220,19 +337,19 @@ Deno.test("connectTcp() connects to a host name", async () => {
     port: server.addr.port,
   });
   assertEquals(conn.remoteAddr.hostname, "127.0.0.1");
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("connectTcp() takes the port as a string or a service name", async () => {
   await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
   const { port } = server.addr;
   using byString = await connectTcp({ port: String(port) });
-  assertEquals(await readToEnd(byString), "Hello World\n");
+  assertEquals(await readAll(byString), "Hello World\n");
   using byDefault = await connectTcp({
     port: "no-such-service",
     defaultPort: port,
   });
-  assertEquals(await readToEnd(byDefault), "Hello World\n");
+  assertEquals(await readAll(byDefault), "Hello World\n");
 });
 
 Deno.test("connectTcp() falls back to the next address when one is refused", async () => {
@@ -244,7 +361,7 @@ Deno.test("connectTcp() falls back to the next address when one is refused", asy
     resolve: fixedResolver("::1", "127.0.0.1"),
   });
   assertEquals(conn.remoteAddr.hostname, "127.0.0.1");
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("connectTcp() races the next address while one hangs", async () => {
@@ -257,11 +374,11 @@ Deno.test("connectTcp() races the next address while one hangs", async () => {
     attemptDelay: 50,
   });
   assertEquals(conn.remoteAddr.hostname, "::1");
-  assertEquals(await readToEnd(conn), "Hello World\n");
+  assertEquals(await readAll(conn), "Hello World\n");
 });
 
 Deno.test("connectTcp() lists every address and its error when all fail", async () => {
-  const port = closedPort("127.0.0.1");
+  const port = closedPort();
   const error = await assertRejects(
     () =>
       connectTcp({
@@ -282,7 +399,7 @@ Deno.test("connectTcp() lists every address and its error when all fail", async 
 });
 
 Deno.test("connectTcp() reports a refused single address as itself", async () => {
-  const port = closedPort("127.0.0.1");
+  const port = closedPort();
   const error = await assertRejects(
     () => connectTcp({ hostname: "127.0.0.1", port }),
     Deno.errors.ConnectionRefused,

@@ -2,23 +2,16 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
   assertFlagsNeeded,
   headerFlags,
+  importMapFlags,
   runExample,
   startExample,
 } from "./_examples.ts";
-import { isMissing } from "./_tools.ts";
+import { closedPort, isMissing, readUntil } from "./_helpers.ts";
+
+/** Long enough for a cold type check of the example; a hung receiver is then killed. */
+const RUN_TIMEOUT_MS = 30_000;
 
 const pythonMissing = await isMissing("python3");
-
-/** A port where no UDP server listens: bound, then closed. */
-function closedPort(): number {
-  const socket = Deno.listenDatagram({
-    hostname: "127.0.0.1",
-    port: 0,
-    transport: "udp",
-  });
-  socket.close();
-  return (socket.addr as Deno.NetAddr).port;
-}
 
 /** A client no one here wrote: Python's socket module, one request. */
 const PYTHON_CLIENT = `
@@ -81,7 +74,7 @@ Deno.test("examples/udp_echo_server.ts echoes to the request, connected and unco
 Deno.test("examples/udp_client.ts lists its attempts when no server answers", async () => {
   const { code, stdout, stderr } = await runExample("udp_client.ts", [
     "--port",
-    String(closedPort()),
+    String(closedPort("udp")),
     "--timeout",
     "20",
     "--retries",
@@ -97,7 +90,7 @@ Deno.test("examples/udp_client.ts lists its attempts when no server answers", as
 Deno.test("examples/udp_client.ts gives up at --deadline", async () => {
   const { code, stderr } = await runExample("udp_client.ts", [
     "--port",
-    String(closedPort()),
+    String(closedPort("udp")),
     "--timeout",
     "20",
     "--retries",
@@ -115,7 +108,7 @@ Deno.test("examples/udp_client.ts gives up at --deadline", async () => {
 Deno.test("examples/udp_connected_client.ts reports lost answers and goes on", async () => {
   const { code, stdout } = await runExample("udp_connected_client.ts", [
     "--port",
-    String(closedPort()),
+    String(closedPort("udp")),
     "--timeout",
     "20",
   ], { stdin: "a\nb\n" });
@@ -131,22 +124,18 @@ Deno.test("examples/udp_connected_client.ts reports lost answers and goes on", a
  * readable line by line, to wait for the datagram before stopping it.
  */
 function spawnReceiver(): Deno.ChildProcess {
-  const root = new URL("../", import.meta.url);
-  const offline = import.meta.resolve("@std/cli").startsWith("file:")
-    ? [`--import-map=${new URL("import_map.offline.json", root).pathname}`]
-    : [];
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--no-prompt",
-      ...offline,
+      ...importMapFlags(),
       ...headerFlags("udp_multicast.ts"),
       "examples/udp_multicast.ts",
       "receive",
       "--port",
       "0",
     ],
-    cwd: root,
+    cwd: new URL("../", import.meta.url),
     env: { NO_COLOR: "1" },
     stdout: "piped",
     // Inherited: with a piped stderr, this receiver missed the datagram
@@ -155,27 +144,13 @@ function spawnReceiver(): Deno.ChildProcess {
   }).spawn();
 }
 
-/** Reads `stream` until its text so far contains `text`, or it ends; returns the text so far. */
-async function readUntil(
-  reader: ReadableStreamDefaultReader<string>,
-  seen: string,
-  text: string,
-): Promise<string> {
-  while (!seen.includes(text)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen += value;
-  }
-  return seen;
-}
-
 Deno.test("examples/udp_multicast.ts sends to a receiver of the group", async () => {
   const receiver = spawnReceiver();
   const reader = receiver.stdout.pipeThrough(new TextDecoderStream())
     .getReader();
-  const killer = setTimeout(() => receiver.kill("SIGKILL"), 30_000);
+  const killer = setTimeout(() => receiver.kill("SIGKILL"), RUN_TIMEOUT_MS);
   try {
-    let output = await readUntil(reader, "", "\n");
+    let output = await readUntil(reader, "\n", "", RUN_TIMEOUT_MS);
     const listening = /^listening on 239\.255\.0\.1:(\d+)\n/.exec(output);
     assert(listening !== null, output);
     const sent = await runExample("udp_multicast.ts", [
@@ -186,7 +161,7 @@ Deno.test("examples/udp_multicast.ts sends to a receiver of the group", async ()
       "group",
     ]);
     assertEquals(sent, { code: 0, stdout: "", stderr: "" });
-    output = await readUntil(reader, output, ": hello, group\n");
+    output = await readUntil(reader, ": hello, group\n", output);
     assertStringIncludes(output, ": hello, group\n");
     receiver.kill("SIGINT");
     assertEquals((await reader.read()).done, true);

@@ -7,45 +7,73 @@ import {
   assertThrows,
 } from "@std/assert";
 import {
+  type ConnectedUdpSocket,
   connectUdp,
   listenUdp,
   MAX_UDP_PAYLOAD_IPV4,
   MAX_UDP_PAYLOAD_IPV6,
   requestUdp,
   serveUdp,
+  type ServeUdpOptions,
   type UdpHandler,
   type UdpServer,
   type UdpSocket,
 } from "../udp.ts";
-import { isMissing } from "./_tools.ts";
+import { isMissing, tempDir, waitFor, within } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const text = (data: Uint8Array) => decoder.decode(data);
 const bytes = (value: string) => encoder.encode(value);
 
-/** The deadline of every wait for a datagram in these tests; loopback delivers in microseconds. */
-const WAIT_MS = 5_000;
-
-/** Rejects when `promise` takes longer than WAIT_MS, so a lost datagram fails the test instead of hanging it. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what}: nothing after ${WAIT_MS} ms`)),
-      WAIT_MS,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** An echo server on loopback, for `await using`. */
 function echoServer(hostname = "127.0.0.1"): UdpServer {
   return serveUdp({ hostname, port: 0 }, (data) => data);
+}
+
+/** An echo server whose handler answers once released, and a client of it. */
+interface HeldEcho extends AsyncDisposable {
+  server: UdpServer;
+  client: ConnectedUdpSocket;
+  /** Resolves when the handler has been entered. */
+  entered: Promise<void>;
+  /** Lets every handler answer. */
+  release(): void;
+}
+
+/**
+ * An echo server on loopback whose handler answers only once released, and
+ * a client connected to it; disposing closes the client, releases the
+ * handler and shuts the server down.
+ */
+async function heldEcho(
+  options: Omit<ServeUdpOptions, "hostname" | "port"> = {},
+): Promise<HeldEcho> {
+  const entered = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
+  const server = serveUdp(
+    { ...options, hostname: "127.0.0.1", port: 0 },
+    async (data) => {
+      entered.resolve();
+      await released.promise;
+      return data;
+    },
+  );
+  const client = await connectUdp({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  return {
+    server,
+    client,
+    entered: entered.promise,
+    release: () => released.resolve(),
+    async [Symbol.asyncDispose]() {
+      client.close();
+      released.resolve();
+      await server.shutdown();
+    },
+  };
 }
 
 /** A socket that receives and counts datagrams but never answers: a server that has gone silent. */
@@ -411,52 +439,43 @@ Deno.test("serveUdp() keeps receiving while every earlier handler waits", async 
 });
 
 Deno.test("serveUdp() shutdown lets running handlers reply, then stops", async () => {
-  const entered = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const server = serveUdp({ hostname: "127.0.0.1", port: 0 }, async (data) => {
-    entered.resolve();
-    await release.promise;
-    return data;
-  });
-  using client = await connectUdp({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-  });
+  await using held = await heldEcho();
+  const { server, client } = held;
   await client.send(bytes("last"));
-  await within(entered.promise, "handler");
+  await within(held.entered, "handler");
   const stopped = server.shutdown();
   assertEquals(server.shutdown(), stopped);
-  release.resolve();
+  held.release();
   assertEquals(text(await within(client.receive(), "reply")), "last");
   await stopped;
   await server.finished;
 });
 
 Deno.test("serveUdp() closes the socket after shutdownTimeout", async () => {
-  const entered = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
   const errors: unknown[] = [];
-  const server = serveUdp({
-    hostname: "127.0.0.1",
-    port: 0,
+  await using held = await heldEcho({
     shutdownTimeout: 10,
     onError: (error) => errors.push(error),
-  }, async (data) => {
-    entered.resolve();
-    await release.promise;
-    return data;
   });
-  using client = await connectUdp({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-  });
+  const { server, client } = held;
   await client.send(bytes("too late"));
-  await within(entered.promise, "handler");
+  await within(held.entered, "handler");
   const stopped = server.shutdown();
-  // The socket closes while the handler still runs; its reply is dropped.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  release.resolve();
-  await stopped;
+  // At the timeout the socket closes, though the handler still runs: its
+  // port can be bound again.
+  const { port } = server.addr;
+  await waitFor(() => {
+    try {
+      listenUdp({ hostname: "127.0.0.1", port }).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }, "the socket to close at shutdownTimeout");
+  assertEquals(server.busy, 1);
+  // The late reply is dropped, without an error.
+  held.release();
+  await within(stopped, "shutdown");
   assertEquals(errors, []);
 });
 
@@ -477,13 +496,19 @@ Deno.test("serveUdp() stops when its signal aborts", async () => {
   assertEquals(again.addr.port, server.addr.port);
 });
 
-Deno.test("serveUdp() with an already aborted signal stops at once", async () => {
+Deno.test("serveUdp() with an already aborted signal finishes without calling onListen", async () => {
+  const listened: Deno.NetAddr[] = [];
   const server = serveUdp({
     hostname: "127.0.0.1",
     port: 0,
     signal: AbortSignal.abort(),
+    onListen: (addr) => listened.push(addr),
   }, () => {});
-  await server.finished;
+  await within(server.finished, "the server to finish");
+  assertEquals(listened, [], "onListen was called after the abort");
+  // The socket is closed: its port can be bound again.
+  using again = listenUdp({ hostname: "127.0.0.1", port: server.addr.port });
+  assertEquals(again.addr.port, server.addr.port);
 });
 
 Deno.test("serveUdp() closes the socket when onListen throws", () => {
@@ -700,9 +725,7 @@ Deno.test("connectUdp() and requestUdp() reject bad input before sending anythin
     "options.accept",
   );
   await client.send(bytes("sentinel"));
-  for (let i = 0; i < 100 && peer.received === 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await waitFor(() => peer.received > 0, "the sentinel datagram");
   assertEquals(peer.received, 1);
 });
 
@@ -818,24 +841,20 @@ async function runScript(
   source: string,
   flags: string[],
 ): Promise<{ code: number; stderr: string; stdout: string }> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const script = `${dir}/script.ts`;
-    await Deno.writeTextFile(script, source);
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", "--no-lock", ...flags, script],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    return {
-      code,
-      stdout: decoder.decode(stdout),
-      stderr: decoder.decode(stderr),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using dir = await tempDir("udp_test_");
+  const script = dir.file("script.ts");
+  await Deno.writeTextFile(script, source);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--no-lock", ...flags, script],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
 }
 
 Deno.test("listenUdp() without --unstable-net says to add the flag", async () => {

@@ -2,39 +2,11 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
   assertFlagsNeeded,
   headerFlags,
+  headerFlagsIn,
   runExample,
   startExample,
 } from "./_examples.ts";
-
-/** The directory the example headers grant; tests grant a temp directory instead. */
-const HEADER_DIR = "/tmp/sockets-net";
-
-/**
- * The example's header flags with its directory moved to `dir`: the same
- * flags, scoped the same way, for a socket path under `dir`.
- */
-function flagsFor(name: string, dir: string): string[] {
-  return headerFlags(name).map((flag) => flag.replaceAll(HEADER_DIR, dir));
-}
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "unix_examples_" });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true });
-    },
-  };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { exists, tempDir } from "./_helpers.ts";
 
 Deno.test("examples/unix_*.ts headers name the default paths", () => {
   assertEquals(headerFlags("unix_echo_server.ts"), [
@@ -50,7 +22,7 @@ Deno.test("examples/unix_*.ts headers name the default paths", () => {
 });
 
 Deno.test("examples/unix_echo_server.ts echoes to examples/unix_client.ts and removes its socket", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_examples_");
   const path = `${dir.path}/echo.sock`;
   await using server = await startExample("unix_echo_server.ts", [
     "--path",
@@ -59,12 +31,12 @@ Deno.test("examples/unix_echo_server.ts echoes to examples/unix_client.ts and re
     "600",
     "--max-connections",
     "4",
-  ], { flags: flagsFor("unix_echo_server.ts", dir.path) });
+  ], { flags: headerFlagsIn("unix_echo_server.ts", dir.path) });
   assertEquals(server.address, path);
   assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600);
   const text = "hello\nunix\n".repeat(500);
   const client = await runExample("unix_client.ts", ["--path", path], {
-    flags: flagsFor("unix_client.ts", dir.path),
+    flags: headerFlagsIn("unix_client.ts", dir.path),
     stdin: text,
   });
   assertEquals(client.code, 0, client.stderr);
@@ -75,9 +47,9 @@ Deno.test("examples/unix_echo_server.ts echoes to examples/unix_client.ts and re
 });
 
 Deno.test("examples/unix_echo_server.ts replaces the socket of a killed run", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_examples_");
   const path = `${dir.path}/echo.sock`;
-  const flags = flagsFor("unix_echo_server.ts", dir.path);
+  const flags = headerFlagsIn("unix_echo_server.ts", dir.path);
   const first = await startExample("unix_echo_server.ts", ["--path", path], {
     flags,
   });
@@ -91,7 +63,7 @@ Deno.test("examples/unix_echo_server.ts replaces the socket of a killed run", as
     path,
   ], { flags });
   const client = await runExample("unix_client.ts", ["--path", path], {
-    flags: flagsFor("unix_client.ts", dir.path),
+    flags: headerFlagsIn("unix_client.ts", dir.path),
     stdin: "again",
   });
   assertEquals(client.stdout, "again");
@@ -110,12 +82,12 @@ async function findServer(path: string): Promise<{ pid: number }> {
 }
 
 Deno.test("examples/unix_client.ts explains a missing server", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_examples_");
   const path = `${dir.path}/echo.sock`;
   const { code, stderr } = await runExample("unix_client.ts", [
     "--path",
     path,
-  ], { flags: flagsFor("unix_client.ts", dir.path), stdin: "" });
+  ], { flags: headerFlagsIn("unix_client.ts", dir.path), stdin: "" });
   assertEquals(code, 1);
   assertStringIncludes(
     stderr,
@@ -124,12 +96,12 @@ Deno.test("examples/unix_client.ts explains a missing server", async () => {
 });
 
 Deno.test("examples/unix_datagram_server.ts answers examples/unix_datagram_client.ts", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_examples_");
   const path = `${dir.path}/datagram.sock`;
   await using server = await startExample("unix_datagram_server.ts", [
     "--path",
     path,
-  ], { flags: flagsFor("unix_datagram_server.ts", dir.path) });
+  ], { flags: headerFlagsIn("unix_datagram_server.ts", dir.path) });
   assertEquals(server.address, path);
   const client = await runExample("unix_datagram_client.ts", [
     "--path",
@@ -137,7 +109,7 @@ Deno.test("examples/unix_datagram_server.ts answers examples/unix_datagram_clien
     "--local-path",
     `${dir.path}/client.sock`,
   ], {
-    flags: flagsFor("unix_datagram_client.ts", dir.path),
+    flags: headerFlagsIn("unix_datagram_client.ts", dir.path),
     stdin: "one\ntwo\nthree\n",
   });
   assertEquals(client.code, 0, client.stderr);
@@ -151,25 +123,28 @@ Deno.test("examples/unix_datagram_server.ts answers examples/unix_datagram_clien
 });
 
 Deno.test("examples/unix_*.ts need every flag of their header", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_examples_");
   await assertFlagsNeeded("unix_echo_server.ts", [
     "--path",
     `${dir.path}/echo.sock`,
-  ], { flags: flagsFor("unix_echo_server.ts", dir.path) });
+  ], { flags: headerFlagsIn("unix_echo_server.ts", dir.path) });
   await assertFlagsNeeded("unix_client.ts", [
     "--path",
     `${dir.path}/echo.sock`,
-  ], { flags: flagsFor("unix_client.ts", dir.path), stdin: "" });
+  ], { flags: headerFlagsIn("unix_client.ts", dir.path), stdin: "" });
   await assertFlagsNeeded("unix_datagram_server.ts", [
     "--path",
     `${dir.path}/datagram.sock`,
-  ], { flags: flagsFor("unix_datagram_server.ts", dir.path) });
+  ], { flags: headerFlagsIn("unix_datagram_server.ts", dir.path) });
   await assertFlagsNeeded("unix_datagram_client.ts", [
     "--path",
     `${dir.path}/datagram.sock`,
     "--local-path",
     `${dir.path}/client.sock`,
-  ], { flags: flagsFor("unix_datagram_client.ts", dir.path), stdin: "x\n" });
+  ], {
+    flags: headerFlagsIn("unix_datagram_client.ts", dir.path),
+    stdin: "x\n",
+  });
 });
 
 Deno.test("examples/unix_*.ts print their usage with --help", async () => {

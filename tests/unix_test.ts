@@ -12,52 +12,28 @@ import {
   listenUnixDatagram,
   serveUnix,
 } from "../unix.ts";
-import { isMissing } from "./_tools.ts";
+import {
+  DEADLINE_MS,
+  echo,
+  exchange,
+  exists,
+  isMissing,
+  output,
+  readLine,
+  readUntil,
+  tempDir,
+  waitFor,
+  writeAll,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const pythonMissing = await isMissing("python3");
 
-/** Longer than any test needs; a hung test fails instead of hanging. */
-const TEST_TIMEOUT_MS = 10_000;
-
-/** A directory of the test's own, removed with everything in it. */
-async function tempDir(): Promise<
-  { path: string; file(name: string): string } & AsyncDisposable
-> {
-  const path = await Deno.makeTempDir({ prefix: "unix_test_" });
-  return {
-    path,
-    file: (name) => `${path}/${name}`,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true });
-    },
-  };
-}
-
-async function echo(conn: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(4096);
-  for (let n; (n = await conn.read(buffer)) !== null;) {
-    await conn.write(buffer.subarray(0, n));
-  }
-}
-
 /** Sends `text`, half-closes, and returns everything the server sent back. */
-async function exchange(path: string, text: string): Promise<string> {
-  using conn = await connectUnix(path, { timeout: TEST_TIMEOUT_MS });
-  await conn.write(encoder.encode(text));
-  await conn.closeWrite();
-  return await new Response(conn.readable).text();
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+async function exchangeAt(path: string, text: string): Promise<string> {
+  using conn = await connectUnix(path, { timeout: DEADLINE_MS });
+  return await exchange(conn, text);
 }
 
 /** Leaves a stale socket file: a child process binds `path` and is killed with SIGKILL. */
@@ -74,7 +50,7 @@ async function crashServerAt(
     args: [
       "eval",
       "--unstable-net",
-      `${bind}; console.log("ready"); setTimeout(() => {}, ${TEST_TIMEOUT_MS});`,
+      `${bind}; console.log("ready"); setTimeout(() => {}, ${DEADLINE_MS});`,
     ],
     stdout: "piped",
     stderr: "null",
@@ -93,7 +69,7 @@ function repeatTo(bytes: number, dir: string): string {
 }
 
 Deno.test("serveUnix() echoes over a Unix stream socket at its path", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("echo.sock");
   let localPath: string | undefined;
   await using server = await serveUnix({ path }, async (conn) => {
@@ -102,7 +78,7 @@ Deno.test("serveUnix() echoes over a Unix stream socket at its path", async () =
   });
   assertEquals(server.addr, { transport: "unix", path });
   assert((await Deno.lstat(path)).isSocket);
-  assertEquals(await exchange(path, "hello over unix"), "hello over unix");
+  assertEquals(await exchangeAt(path, "hello over unix"), "hello over unix");
   assertEquals(localPath, path);
   // Only the socket is left in the directory: the private one is gone.
   const names = [];
@@ -111,7 +87,7 @@ Deno.test("serveUnix() echoes over a Unix stream socket at its path", async () =
 });
 
 Deno.test("serveUnix() removes its socket file when it shuts down", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("s.sock");
   const server = await serveUnix({ path }, echo);
   assert(await exists(path));
@@ -120,18 +96,18 @@ Deno.test("serveUnix() removes its socket file when it shuts down", async () => 
 });
 
 Deno.test("serveUnix() replaces the stale socket file of a server killed with SIGKILL", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("crashed.sock");
   await crashServerAt(path, "unix");
   await assertRejects(() => connectUnix(path), Deno.errors.ConnectionRefused);
   await using _server = await serveUnix({ path }, echo);
   // Answered where the stale file refused: the file was replaced. (Its inode
   // proves nothing: the file system may give the new socket the old number.)
-  assertEquals(await exchange(path, "after the crash"), "after the crash");
+  assertEquals(await exchangeAt(path, "after the crash"), "after the crash");
 });
 
 Deno.test("serveUnix() with removeStale: false fails on a stale socket file and keeps it", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("stale.sock");
   await crashServerAt(path, "unix");
   await assertRejects(
@@ -143,7 +119,7 @@ Deno.test("serveUnix() with removeStale: false fails on a stale socket file and 
 });
 
 Deno.test("serveUnix() never deletes a regular file, a directory or a link at the path", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const file = dir.file("precious.txt");
   await Deno.writeTextFile(file, "keep me");
   await assertRejects(
@@ -173,7 +149,7 @@ Deno.test("serveUnix() never deletes a regular file, a directory or a link at th
 });
 
 Deno.test("serveUnix() fails clearly when a live server owns the path", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("live.sock");
   await using _first = await serveUnix({ path }, echo);
   const inode = (await Deno.lstat(path)).ino;
@@ -187,11 +163,11 @@ Deno.test("serveUnix() fails clearly when a live server owns the path", async ()
     "stop that server or choose another path",
   );
   assertEquals((await Deno.lstat(path)).ino, inode);
-  assertEquals(await exchange(path, "still first"), "still first");
+  assertEquals(await exchangeAt(path, "still first"), "still first");
 });
 
 Deno.test("serveUnix() treats a live datagram socket at the path as in use", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("dgram.sock");
   await using _datagram = await listenUnixDatagram({ path });
   await assertRejects(
@@ -202,7 +178,7 @@ Deno.test("serveUnix() treats a live datagram socket at the path as in use", asy
 });
 
 Deno.test("serveUnix() on close leaves a newer server's socket at the same path", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("shared.sock");
   const older = await serveUnix(
     { path },
@@ -221,7 +197,7 @@ Deno.test("serveUnix() on close leaves a newer server's socket at the same path"
 });
 
 Deno.test("serveUnix() on close leaves a regular file put at its path", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("replaced.sock");
   const server = await serveUnix({ path }, echo);
   await Deno.remove(path);
@@ -231,7 +207,7 @@ Deno.test("serveUnix() on close leaves a regular file put at its path", async ()
 });
 
 Deno.test("serveUnix() gives the socket file its mode before anyone can reach it", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   for (const mode of [0o600, 0o660, 0o666, 0o700]) {
     const path = dir.file(`mode-${mode.toString(8)}.sock`);
     await using server = await serveUnix({ path, mode }, echo);
@@ -242,12 +218,12 @@ Deno.test("serveUnix() gives the socket file its mode before anyone can reach it
       mode.toString(8),
       `mode 0o${mode.toString(8)}`,
     );
-    assertEquals(await exchange(server.addr.path, "mode"), "mode");
+    assertEquals(await exchangeAt(server.addr.path, "mode"), "mode");
   }
 });
 
 Deno.test("serveUnix() rejects a path longer than sun_path before any system call", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = repeatTo(108, dir.path);
   assertEquals(encoder.encode(path).length, 108);
   await assertRejects(
@@ -280,11 +256,11 @@ Deno.test("serveUnix() rejects a path longer than sun_path before any system cal
 });
 
 Deno.test("serveUnix() accepts a path whose private bind path fits sun_path", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   // DIR/NAME binds first at DIR/.NAME/s: 3 bytes more.
   const path = repeatTo(104, dir.path);
   await using server = await serveUnix({ path }, echo);
-  assertEquals(await exchange(server.addr.path, "104"), "104");
+  assertEquals(await exchangeAt(server.addr.path, "104"), "104");
   await assertRejects(
     () => serveUnix({ path: repeatTo(105, dir.path) }, echo),
     RangeError,
@@ -293,7 +269,7 @@ Deno.test("serveUnix() accepts a path whose private bind path fits sun_path", as
 });
 
 Deno.test("listenUnixDatagram() accepts a path of exactly 107 bytes", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = repeatTo(107, dir.path);
   await using socket = await listenUnixDatagram({ path });
   assertEquals(socket.addr.path, path);
@@ -303,18 +279,18 @@ Deno.test("listenUnixDatagram() accepts a path of exactly 107 bytes", async () =
 });
 
 Deno.test("serveUnix() clears a private directory left by a crashed start", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("restart.sock");
   const leftover = dir.file(".restart.sock");
   await Deno.mkdir(leftover);
   await crashServerAt(`${leftover}/s`, "unix");
   await using server = await serveUnix({ path }, echo);
-  assertEquals(await exchange(server.addr.path, "again"), "again");
+  assertEquals(await exchangeAt(server.addr.path, "again"), "again");
   assertFalse(await exists(leftover));
 });
 
 Deno.test("serveUnix() leaves a foreign file where its private directory goes", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("blocked.sock");
   const blocker = dir.file(".blocked.sock");
   await Deno.writeTextFile(blocker, "mine");
@@ -355,7 +331,7 @@ Deno.test({
   async fn() {
     const path = `${grantedDir}/g.sock`;
     await using _server = await serveUnix({ path, mode: 0o600 }, echo);
-    assertEquals(await exchange(path, "least privilege"), "least privilege");
+    assertEquals(await exchangeAt(path, "least privilege"), "least privilege");
   },
 });
 
@@ -389,7 +365,7 @@ Deno.test({
 });
 
 Deno.test("serveUnix() validates its arguments", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("v.sock");
   await assertRejects(
     // @ts-expect-error: no options
@@ -440,24 +416,34 @@ Deno.test("serveUnix() validates its arguments", async () => {
 });
 
 Deno.test("serveUnix() with maxConnections: 1 serves one client at a time", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("iterative.sock");
   await using server = await serveUnix({ path, maxConnections: 1 }, echo);
   using first = await connectUnix(path);
-  await first.write(encoder.encode("1"));
-  const reply = new Uint8Array(1);
-  await first.read(reply);
+  await writeAll(first, "1\n");
+  assertEquals(await readLine(first), "1\n");
   using second = await connectUnix(path);
-  await second.write(encoder.encode("2"));
+  await writeAll(second, "2\n");
+  let answered = false;
+  const answer = readLine(second).then((line) => {
+    answered = true;
+    return line;
+  });
+  // Awaited below; a failed assertion first closes the connection under it.
+  answer.catch(() => {});
+  // A round trip through the first handler gives a server without the limit
+  // the turns it needs to accept and answer the second client.
+  await writeAll(first, "again\n");
+  assertEquals(await readLine(first), "again\n");
   // The second client waits in the backlog while the first is served.
   assertEquals(server.connections, 1);
+  assertEquals(answered, false, "the second client was served");
   first.close();
-  assertEquals(await second.read(reply), 1);
-  assertEquals(decoder.decode(reply), "2");
+  assertEquals(await answer, "2\n");
 });
 
 Deno.test("serveUnix() closes connections after idleTimeout", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("idle.sock");
   await using _server = await serveUnix({ path, idleTimeout: 50 }, echo);
   using conn = await connectUnix(path);
@@ -465,7 +451,7 @@ Deno.test("serveUnix() closes connections after idleTimeout", async () => {
 });
 
 Deno.test("serveUnix() shuts down on abort and removes its file", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("abort.sock");
   const controller = new AbortController();
   let listened: Deno.Addr | undefined;
@@ -481,7 +467,7 @@ Deno.test("serveUnix() shuts down on abort and removes its file", async () => {
 });
 
 Deno.test("serveUnix() reports handler errors to onError and force-closes after shutdownTimeout", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("errors.sock");
   const errors: unknown[] = [];
   const { promise: handled, resolve } = Promise.withResolvers<void>();
@@ -506,14 +492,14 @@ Deno.test("serveUnix() reports handler errors to onError and force-closes after 
   assertEquals((errors[0] as Error).message, "handler failed");
   using hanging = await connectUnix(path);
   await hanging.write(encoder.encode("hang"));
-  while (server.connections < 1) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => server.connections === 1, "the hanging connection");
   await server.shutdown();
   assertEquals(await hanging.read(new Uint8Array(1)), null);
   assertEquals(errors.length, 1);
 });
 
 Deno.test("connectUnix() explains a missing file and a stale one", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   await assertRejects(
     () => connectUnix(dir.file("none.sock")),
     Deno.errors.NotFound,
@@ -530,7 +516,7 @@ Deno.test("connectUnix() explains a missing file and a stale one", async () => {
 });
 
 Deno.test("connectUnix() rejects with the signal's reason", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("s.sock");
   await using _server = await serveUnix({ path }, echo);
   const controller = new AbortController();
@@ -549,15 +535,15 @@ Deno.test("connectUnix() rejects with the signal's reason", async () => {
 });
 
 Deno.test("connectUnix() names the server by the path it was given", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("named.sock");
   await using _server = await serveUnix({ path }, echo);
-  using conn = await connectUnix(path, { timeout: TEST_TIMEOUT_MS });
+  using conn = await connectUnix(path, { timeout: DEADLINE_MS });
   assertEquals(conn.remoteAddr, { transport: "unix", path });
 });
 
 Deno.test("listenUnixDatagram() and connectUnixDatagram() exchange datagrams", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("dgram.sock");
   await using server = await listenUnixDatagram({ path });
   assertEquals(server.addr.path, path);
@@ -580,7 +566,7 @@ Deno.test("listenUnixDatagram() and connectUnixDatagram() exchange datagrams", a
 });
 
 Deno.test("connectUnixDatagram() with localPath binds there, replacing a stale file, and removes it on close", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   await using server = await listenUnixDatagram({ path: dir.file("srv.sock") });
   const localPath = dir.file("client.sock");
   // A crashed client's socket file, which no one answers.
@@ -610,7 +596,7 @@ Deno.test("connectUnixDatagram() with localPath binds there, replacing a stale f
 });
 
 Deno.test("listenUnixDatagram() keeps datagrams whole up to maxDatagramSize", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   await using server = await listenUnixDatagram({ path: dir.file("big.sock") });
   await using client = await connectUnixDatagram(server.addr.path);
   const big = new Uint8Array(60_000).map((_, i) => i % 251);
@@ -629,7 +615,7 @@ Deno.test("listenUnixDatagram() keeps datagrams whole up to maxDatagramSize", as
 });
 
 Deno.test("listenUnixDatagram() iterates until closed and removes its file", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("iter.sock");
   const server = await listenUnixDatagram({ path });
   const client = await connectUnixDatagram(path);
@@ -651,7 +637,7 @@ Deno.test("listenUnixDatagram() iterates until closed and removes its file", asy
 });
 
 Deno.test("listenUnixDatagram() replaces a stale file and refuses a live or foreign one", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("d.sock");
   await crashServerAt(path, "unixpacket");
   await using server = await listenUnixDatagram({ path });
@@ -672,7 +658,7 @@ Deno.test("listenUnixDatagram() replaces a stale file and refuses a live or fore
 });
 
 Deno.test("listenUnixDatagram() on close leaves a newer socket at the same path", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   const path = dir.file("d.sock");
   const older = await listenUnixDatagram({ path });
   await Deno.remove(path);
@@ -683,7 +669,7 @@ Deno.test("listenUnixDatagram() on close leaves a newer socket at the same path"
 });
 
 Deno.test("UnixDatagramSocket.send() explains a missing receiver", async () => {
-  await using dir = await tempDir();
+  await using dir = await tempDir("unix_test_");
   await using server = await listenUnixDatagram({ path: dir.file("s.sock") });
   const missing = dir.file("missing.sock");
   await assertRejects(
@@ -752,25 +738,20 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(sys.argv[2].encode(), sys.argv[1])
 `;
 
-async function run(command: string, args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command(command, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assertEquals(code, 0, decoder.decode(stderr));
-  return decoder.decode(stdout);
-}
-
 Deno.test({
   name: "serveUnix() echoes to Python's socket module",
   ignore: pythonMissing,
   async fn() {
-    await using dir = await tempDir();
+    await using dir = await tempDir("unix_test_");
     const path = dir.file("py.sock");
     await using _server = await serveUnix({ path, mode: 0o600 }, echo);
     assertEquals(
-      await run("python3", ["-c", PYTHON_STREAM_CLIENT, path, "from python"]),
+      await output("python3", [
+        "-c",
+        PYTHON_STREAM_CLIENT,
+        path,
+        "from python",
+      ]),
       "from python",
     );
   },
@@ -780,7 +761,7 @@ Deno.test({
   name: "connectUnix() talks to a Python AF_UNIX server",
   ignore: pythonMissing,
   async fn() {
-    await using dir = await tempDir();
+    await using dir = await tempDir("unix_test_");
     const path = dir.file("pyserver.sock");
     const server = new Deno.Command("python3", {
       args: [
@@ -809,24 +790,19 @@ conn.close()
     // kill the server with EPIPE on its next write.
     const reader = server.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
-    let output = "";
-    while (!output.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      output += value;
-    }
+    let printed = await readUntil(reader, "\n");
     const rest = (async () => {
       for (let chunk; !(chunk = await reader.read()).done;) {
-        output += chunk.value;
+        printed += chunk.value;
       }
     })();
-    using conn = await connectUnix(path, { timeout: TEST_TIMEOUT_MS });
+    using conn = await connectUnix(path, { timeout: DEADLINE_MS });
     await conn.write(encoder.encode("shout"));
     await conn.closeWrite();
     assertEquals(await new Response(conn.readable).text(), "SHOUT");
     assert((await server.status).success);
     await rest;
-    assertEquals(output, "ready\n");
+    assertEquals(printed, "ready\n");
   },
 });
 
@@ -835,7 +811,7 @@ Deno.test({
     "listenUnixDatagram() answers Python bound and unbound datagram senders",
   ignore: pythonMissing,
   async fn() {
-    await using dir = await tempDir();
+    await using dir = await tempDir("unix_test_");
     const path = dir.file("pydgram.sock");
     await using server = await listenUnixDatagram({ path });
     const clientPath = dir.file("pyclient.sock");
@@ -847,7 +823,7 @@ Deno.test({
         from!,
       );
     })();
-    const output = await run("python3", [
+    const printed = await output("python3", [
       "-c",
       PYTHON_DATAGRAM_CLIENT,
       path,
@@ -855,9 +831,9 @@ Deno.test({
       "datagram",
     ]);
     await replying;
-    assertEquals(output, `DATAGRAM\n${path}`);
+    assertEquals(printed, `DATAGRAM\n${path}`);
 
-    await run("python3", ["-c", PYTHON_UNBOUND_SENDER, path, "anonymous"]);
+    await output("python3", ["-c", PYTHON_UNBOUND_SENDER, path, "anonymous"]);
     const [data, from] = await server.receive();
     assertEquals(decoder.decode(data), "anonymous");
     assertEquals(from, null);
@@ -870,7 +846,7 @@ Deno.test({
   name: "serveUnix() echoes to socat UNIX-CONNECT",
   ignore: socatMissing,
   async fn() {
-    await using dir = await tempDir();
+    await using dir = await tempDir("unix_test_");
     const path = dir.file("socat.sock");
     await using _server = await serveUnix({ path }, echo);
     const child = new Deno.Command("socat", {
@@ -891,7 +867,7 @@ Deno.test({
   name: "listenUnixDatagram() receives from socat UNIX-SENDTO",
   ignore: socatMissing,
   async fn() {
-    await using dir = await tempDir();
+    await using dir = await tempDir("unix_test_");
     const path = dir.file("socat-dgram.sock");
     await using server = await listenUnixDatagram({ path });
     const child = new Deno.Command("socat", {

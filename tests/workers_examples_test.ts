@@ -5,15 +5,12 @@ import {
   runExample,
   startExample,
 } from "./_examples.ts";
+import { exchange } from "./_helpers.ts";
 
-const encoder = new TextEncoder();
-
-/** Sends `text`, closes the sending side, and returns everything that comes back. */
+/** Sends `text` on a new connection to `port` and returns everything that comes back. */
 async function echo(port: number, text: string): Promise<string> {
   using conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  await conn.write(encoder.encode(text));
-  await conn.closeWrite();
-  return await new Response(conn.readable).text();
+  return await exchange(conn, text);
 }
 
 Deno.test("examples/tcp_prefork_server.ts asks for net, read of this package, and --unstable-net", () => {

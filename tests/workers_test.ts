@@ -12,6 +12,7 @@ import {
   type ServeWorkersOptions,
   type WorkerPool,
 } from "@sockets/net/workers";
+import { delay, readLine, waitFor } from "./_helpers.ts";
 
 const ECHO_HANDLER = new URL("./fixtures/echo_handler.ts", import.meta.url);
 const NO_DEFAULT = new URL(
@@ -19,17 +20,10 @@ const NO_DEFAULT = new URL(
   import.meta.url,
 );
 
-/** How long a test waits for a pool to change (a worker replaced, say) before it fails. */
-const WAIT_TIMEOUT_MS = 10_000;
-
-/** Pause between checks of a condition that a test waits for. */
-const POLL_MS = 10;
-
 /** Connections tried before concluding that a second worker never accepts: all on one of two listeners is a 2^-199 chance. */
 const MAX_CONNECTIONS_TO_SEE_TWO_WORKERS = 200;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 function startPool(options: ServeWorkersOptions = {}): Promise<WorkerPool> {
   return serveWorkers(ECHO_HANDLER, {
@@ -37,18 +31,6 @@ function startPool(options: ServeWorkersOptions = {}): Promise<WorkerPool> {
     workers: 2,
     ...options,
   });
-}
-
-/** Reads from `conn` up to and including the first newline. */
-async function readLine(conn: Deno.Conn): Promise<string> {
-  const buffer = new Uint8Array(1024);
-  let text = "";
-  while (!text.endsWith("\n")) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    text += decoder.decode(buffer.subarray(0, n));
-  }
-  return text;
 }
 
 /** Sends one line on a new connection and returns the reply line. */
@@ -64,17 +46,6 @@ async function assertRefused(port: number): Promise<void> {
     () => Deno.connect({ hostname: "127.0.0.1", port }),
     Deno.errors.ConnectionRefused,
   );
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let waited = 0; !condition(); waited += POLL_MS) {
-    if (waited >= WAIT_TIMEOUT_MS) {
-      throw new Error(
-        `timed out after ${WAIT_TIMEOUT_MS} ms waiting for ${what}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
 }
 
 /** Errors reported to onError, and a way to wait for the next one. */
@@ -154,7 +125,7 @@ Deno.test("serveWorkers() shutdown drains an in-flight exchange, then terminates
     assertEquals(await readLine(conn), "slow done\n");
     let stopped = false;
     stopping.then(() => stopped = true);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await delay(50);
     assertEquals(stopped, false, "shutdown did not wait for the client");
     conn.close();
     await stopping;

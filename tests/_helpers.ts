@@ -1,0 +1,241 @@
+/**
+ * What the tests share: bounded waits, reading and writing a connection,
+ * temporary directories, closed ports, and the interop peers (Python, socat,
+ * netcat, ss) that are ignored, saying why, on a machine that lacks them.
+ */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Every wait in the tests gives up after this long, so a bug fails a test instead of hanging it. */
+export const DEADLINE_MS = 10_000;
+
+/** Pause between two checks of a polled condition. */
+export const POLL_INTERVAL_MS = 10;
+
+/** A polled condition is checked at most this often, and for no longer than DEADLINE_MS. */
+const POLL_LIMIT = DEADLINE_MS / POLL_INTERVAL_MS;
+
+/** The longest line `readLine` reads before it fails: longer than any line a test expects. */
+const MAX_LINE_BYTES = 4096;
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Awaits `promise`, failing with `what` if it takes longer than `ms`. */
+export async function within<T>(
+  promise: Promise<T>,
+  what: string,
+  ms: number = DEADLINE_MS,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Checks `condition` until it holds, at most POLL_LIMIT times and for about
+ * DEADLINE_MS; then fails naming `what` it waited for.
+ */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+): Promise<void> {
+  const deadline = performance.now() + DEADLINE_MS;
+  for (let i = 0; i < POLL_LIMIT && performance.now() < deadline; i++) {
+    if (await condition()) return;
+    await delay(POLL_INTERVAL_MS);
+  }
+  if (await condition()) return;
+  throw new Error(`timed out after ${DEADLINE_MS} ms waiting for ${what}`);
+}
+
+/** Reads `conn` to the end of its stream as text, failing after DEADLINE_MS. */
+export async function readAll(conn: Deno.Conn): Promise<string> {
+  const chunks: string[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  const reading = (async () => {
+    for (let n; (n = await conn.read(buffer)) !== null;) {
+      chunks.push(decoder.decode(buffer.subarray(0, n), { stream: true }));
+    }
+    chunks.push(decoder.decode());
+  })();
+  await within(reading, "the end of the stream");
+  return chunks.join("");
+}
+
+/**
+ * Reads up to and including the next "\n", a byte at a time so that nothing
+ * after it is consumed; returns less at the end of the stream ("" if none).
+ */
+export async function readLine(conn: Deno.Conn): Promise<string> {
+  const bytes: number[] = [];
+  const byte = new Uint8Array(1);
+  while (bytes.length < MAX_LINE_BYTES) {
+    const n = await within(conn.read(byte), "a line");
+    if (n === null) return decoder.decode(new Uint8Array(bytes));
+    bytes.push(byte[0]);
+    if (byte[0] === 0x0a) return decoder.decode(new Uint8Array(bytes));
+  }
+  throw new Error(`no end of line in the first ${MAX_LINE_BYTES} bytes`);
+}
+
+/** Writes all of `data` (text is UTF-8 encoded), however many writes it takes. */
+export async function writeAll(
+  conn: Deno.Conn,
+  data: Uint8Array | string,
+): Promise<void> {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  for (let offset = 0; offset < bytes.length;) {
+    offset += await conn.write(bytes.subarray(offset));
+  }
+}
+
+/** Sends `text`, closes the sending side, and returns everything the peer sends back. */
+export async function exchange(conn: Deno.Conn, text: string): Promise<string> {
+  await writeAll(conn, text);
+  await conn.closeWrite();
+  return await readAll(conn);
+}
+
+/** A handler that echoes everything until the peer ends; may reject when the connection is closed under it. */
+export async function echo(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(4096);
+  for (let n; (n = await conn.read(buffer)) !== null;) {
+    await writeAll(conn, buffer.subarray(0, n));
+  }
+}
+
+/** A directory of the test's own, removed with everything in it. */
+export interface TempDir extends AsyncDisposable {
+  /** The directory's path. */
+  path: string;
+  /** The path of `name` in the directory. */
+  file(name: string): string;
+}
+
+/** Makes a temporary directory whose name starts with `prefix`. */
+export async function tempDir(prefix: string): Promise<TempDir> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    file: (name) => `${path}/${name}`,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
+/** Whether anything (a socket file, say) exists at `path`, without following a link. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** A port on which nothing listens, for a moment: bound, then released. */
+export function closedPort(
+  transport: "tcp" | "udp" = "tcp",
+  hostname = "127.0.0.1",
+): number {
+  if (transport === "udp") {
+    const socket = Deno.listenDatagram({ transport, hostname, port: 0 });
+    socket.close();
+    return (socket.addr as Deno.NetAddr).port;
+  }
+  const listener = Deno.listen({ hostname, port: 0 });
+  listener.close();
+  return listener.addr.port;
+}
+
+/** Runs `command` to its end and returns its stdout; fails, with its stderr, unless it exits 0. */
+export async function output(command: string, args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `${command} exited ${code}: ${decoder.decode(stderr).trim()}`,
+    );
+  }
+  return decoder.decode(stdout);
+}
+
+const checked = new Map<string, Promise<boolean>>();
+
+async function runs(command: string): Promise<boolean> {
+  try {
+    await new Deno.Command(command, {
+      args: ["-h"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `command` is missing; the first time, a missing one is reported
+ * with the Debian package that provides it.
+ */
+export function isMissing(
+  command: string,
+  debianPackage: string = command,
+): Promise<boolean> {
+  let missing = checked.get(command);
+  if (missing === undefined) {
+    missing = runs(command).then((found) => {
+      if (!found) {
+        console.log(
+          `${command} not found: the tests that talk to it are ignored (apt-get install ${debianPackage})`,
+        );
+      }
+      return !found;
+    });
+    checked.set(command, missing);
+  }
+  return missing;
+}
+
+/**
+ * Reads text from `reader` until what was read, after `seen`, contains
+ * `text`, or the stream ends; returns `seen` and all that was read. Fails
+ * after `ms`.
+ */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<string>,
+  text: string,
+  seen = "",
+  ms: number = DEADLINE_MS,
+): Promise<string> {
+  const reading = (async () => {
+    while (!seen.includes(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    return seen;
+  })();
+  return await within(reading, JSON.stringify(text), ms);
+}
