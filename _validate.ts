@@ -172,3 +172,22 @@ export function assertDatagramSize(value: unknown, name: string): void {
     );
   }
 }
+
+/**
+ * Accepts the `transport` of an address spread into options (such as
+ * `connectTcp(server.addr)`), which must then name the function's own
+ * transport.
+ */
+export function assertTransport(
+  value: unknown,
+  expected: string,
+  name = "options.transport",
+): void {
+  if (value !== undefined && value !== expected) {
+    throw new TypeError(
+      `${name} must be "${expected}" (or left out) for a ${expected} socket, got ${
+        show(value)
+      }`,
+    );
+  }
+}
