@@ -93,3 +93,41 @@ export function annotate(error: unknown, operation: Operation): unknown {
     return new Error(message, { cause: error });
   }
 }
+
+/** Node's codes for a name that has no address (`EAI_NONAME`, `EAI_NODATA`). */
+const NO_SUCH_HOST_CODES = new Set(["ENOTFOUND", "ENODATA", "ENONAME"]);
+
+/** Node's code for `EAI_AGAIN`, a failure that may pass. */
+const TEMPORARY_FAILURE_CODE = "EAI_AGAIN";
+
+/**
+ * Deno's `node:dns` turns its permission error into this code, dropping the
+ * original: the resolver itself reports `EAI_*` codes, never this one.
+ */
+const PERMISSION_DENIED_CODE = "EPERM";
+
+/** Rewrites a `node:dns` lookup error so that it names the host and the fix. */
+export function explainLookup(error: unknown, hostname: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as { code?: unknown }).code;
+  const prefix = `lookup ${hostname}`;
+  if (code === PERMISSION_DENIED_CODE) {
+    return new Deno.errors.NotCapable(
+      `${prefix}: permission denied; run again with --allow-net=${hostname}`,
+      { cause: error },
+    );
+  }
+  if (typeof code === "string" && NO_SUCH_HOST_CODES.has(code)) {
+    return new Deno.errors.NotFound(
+      `${prefix}: no such host; check the spelling or the DNS configuration`,
+      { cause: error },
+    );
+  }
+  if (code === TEMPORARY_FAILURE_CODE) {
+    return new Error(
+      `${prefix}: temporary failure in name resolution; check the network and the DNS servers, then retry`,
+      { cause: error },
+    );
+  }
+  return new Error(`${prefix}: ${error.message}`, { cause: error });
+}

@@ -603,3 +603,27 @@ Deno.test("connectTcp() with attemptDelay: Infinity waits for a failure before t
   assertEquals(conn.remoteAddr.hostname, "::1");
   assertEquals(await readAll(conn), "Hello World\n");
 });
+
+Deno.test("serveTcp() and connectTcp() check a hostname as lookupHost() does", async () => {
+  for (
+    const [hostname, fix] of [
+      ["local host", "remove the spaces and control characters"],
+      ["127.0.0.1:80", "give the host without a port"],
+      ["[127.0.0.1]", "brackets only enclose IPv6 addresses"],
+    ]
+  ) {
+    const error = assertThrows(
+      () => serveTcp({ hostname, port: 0 }, hello),
+      RangeError,
+    );
+    assertStringIncludes(
+      error.message,
+      `Invalid options.hostname ${JSON.stringify(hostname)}: ${fix}`,
+    );
+    await assertRejects(
+      () => connectTcp({ hostname, port: 80 }),
+      RangeError,
+      `Invalid options.hostname ${JSON.stringify(hostname)}: ${fix}`,
+    );
+  }
+});
