@@ -131,3 +131,41 @@ export function explainLookup(error: unknown, hostname: string): unknown {
   }
   return new Error(`${prefix}: ${error.message}`, { cause: error });
 }
+
+/**
+ * Rewrites a failure to spawn `program` so that it names the program and the
+ * fix; `cwd` is the working directory it was given, if any.
+ */
+export function explainSpawn(
+  error: unknown,
+  program: string,
+  cwd?: string,
+): unknown {
+  if (!(error instanceof Error)) return error;
+  const prefix = `spawn ${program}`;
+  let message: string | undefined;
+  if (error instanceof Deno.errors.NotCapable) {
+    message = `${prefix}: permission denied; run again with ${
+      permissionFlag(error) ?? `--allow-run=${program}`
+    }`;
+  } else if (error instanceof Deno.errors.NotFound) {
+    if (cwd !== undefined && error.message.includes("cwd")) {
+      message =
+        `${prefix}: options.cwd ${cwd} does not exist; create it or choose another directory`;
+    } else if (program.includes("/")) {
+      message = `${prefix}: no such program file; check the path`;
+    } else {
+      message =
+        `${prefix}: program not found on the PATH; install it, or give its full path`;
+    }
+  } else if (error instanceof Deno.errors.PermissionDenied) {
+    message =
+      `${prefix}: permission denied by the system; check that it is executable (chmod +x) and that options.cwd is searchable`;
+  }
+  if (message === undefined) return error;
+  const ErrorClass = error.constructor as new (
+    message: string,
+    options: ErrorOptions,
+  ) => Error;
+  return new ErrorClass(message, { cause: error });
+}
