@@ -93,3 +93,79 @@ export function annotate(error: unknown, operation: Operation): unknown {
     return new Error(message, { cause: error });
   }
 }
+
+/** Node's codes for a name that has no address (`EAI_NONAME`, `EAI_NODATA`). */
+const NO_SUCH_HOST_CODES = new Set(["ENOTFOUND", "ENODATA", "ENONAME"]);
+
+/** Node's code for `EAI_AGAIN`, a failure that may pass. */
+const TEMPORARY_FAILURE_CODE = "EAI_AGAIN";
+
+/**
+ * Deno's `node:dns` turns its permission error into this code, dropping the
+ * original: the resolver itself reports `EAI_*` codes, never this one.
+ */
+const PERMISSION_DENIED_CODE = "EPERM";
+
+/** Rewrites a `node:dns` lookup error so that it names the host and the fix. */
+export function explainLookup(error: unknown, hostname: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as { code?: unknown }).code;
+  const prefix = `lookup ${hostname}`;
+  if (code === PERMISSION_DENIED_CODE) {
+    return new Deno.errors.NotCapable(
+      `${prefix}: permission denied; run again with --allow-net=${hostname}`,
+      { cause: error },
+    );
+  }
+  if (typeof code === "string" && NO_SUCH_HOST_CODES.has(code)) {
+    return new Deno.errors.NotFound(
+      `${prefix}: no such host; check the spelling or the DNS configuration`,
+      { cause: error },
+    );
+  }
+  if (code === TEMPORARY_FAILURE_CODE) {
+    return new Error(
+      `${prefix}: temporary failure in name resolution; check the network and the DNS servers, then retry`,
+      { cause: error },
+    );
+  }
+  return new Error(`${prefix}: ${error.message}`, { cause: error });
+}
+
+/**
+ * Rewrites a failure to spawn `program` so that it names the program and the
+ * fix; `cwd` is the working directory it was given, if any.
+ */
+export function explainSpawn(
+  error: unknown,
+  program: string,
+  cwd?: string,
+): unknown {
+  if (!(error instanceof Error)) return error;
+  const prefix = `spawn ${program}`;
+  let message: string | undefined;
+  if (error instanceof Deno.errors.NotCapable) {
+    message = `${prefix}: permission denied; run again with ${
+      permissionFlag(error) ?? `--allow-run=${program}`
+    }`;
+  } else if (error instanceof Deno.errors.NotFound) {
+    if (cwd !== undefined && error.message.includes("cwd")) {
+      message =
+        `${prefix}: options.cwd ${cwd} does not exist; create it or choose another directory`;
+    } else if (program.includes("/")) {
+      message = `${prefix}: no such program file; check the path`;
+    } else {
+      message =
+        `${prefix}: program not found on the PATH; install it, or give its full path`;
+    }
+  } else if (error instanceof Deno.errors.PermissionDenied) {
+    message =
+      `${prefix}: permission denied by the system; check that it is executable (chmod +x) and that options.cwd is searchable`;
+  }
+  if (message === undefined) return error;
+  const ErrorClass = error.constructor as new (
+    message: string,
+    options: ErrorOptions,
+  ) => Error;
+  return new ErrorClass(message, { cause: error });
+}

@@ -1,7 +1,7 @@
 // Argument checks shared by the public functions: each error names the
 // argument, shows the value it got, and says what to pass instead.
 
-import { unbracket } from "./_address.ts";
+import { ipFamily, unbracket } from "./_address.ts";
 import { MAX_TIMER_DELAY_MS } from "./_async.ts";
 
 /** Shows a bad value the way a reader would type it. */
@@ -89,8 +89,9 @@ export function assertBoolean(value: unknown, name: string): void {
 }
 
 /**
- * A hostname or IP address, not empty; IPv6 brackets are removed, so that
- * `"[::1]"` works where `"::1"` does.
+ * A hostname or IP address: not empty, without spaces, control characters or
+ * a port, brackets only around an IPv6 address; IPv6 brackets are removed,
+ * so that `"[::1]"` works where `"::1"` does.
  */
 export function assertHostname(hostname: unknown, name: string): string {
   if (typeof hostname !== "string") {
@@ -103,6 +104,28 @@ export function assertHostname(hostname: unknown, name: string): string {
   if (hostname === "") {
     throw new RangeError(
       `${name} must not be empty: give an address such as "127.0.0.1" (or "0.0.0.0" to listen on every address)`,
+    );
+  }
+  if (/[\s\p{Cc}]/u.test(hostname)) {
+    throw new RangeError(
+      `Invalid ${name} ${
+        show(hostname)
+      }: remove the spaces and control characters`,
+    );
+  }
+  if (hostname.startsWith("[") || hostname.endsWith("]")) {
+    if (ipFamily(unbracket(hostname)) !== 6) {
+      throw new RangeError(
+        `Invalid ${name} ${
+          show(hostname)
+        }: brackets only enclose IPv6 addresses, such as "[::1]"; remove them`,
+      );
+    }
+  } else if (hostname.includes(":") && ipFamily(hostname) !== 6) {
+    throw new RangeError(
+      `Invalid ${name} ${
+        show(hostname)
+      }: give the host without a port; the port is a separate argument`,
     );
   }
   return unbracket(hostname);

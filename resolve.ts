@@ -26,8 +26,15 @@
 // Deno.connect() resolves internally but tries only the first address, while
 // a client that falls back across addresses needs all of them.
 import { lookup } from "node:dns/promises";
-import { ipFamily, unbracket } from "./_address.ts";
-import { assertOptions, assertSignal, show } from "./_validate.ts";
+import { ipFamily } from "./_address.ts";
+import { abortable } from "./_async.ts";
+import { explainLookup } from "./_errors.ts";
+import {
+  assertHostname,
+  assertKnownOptions,
+  assertOptions,
+  assertSignal,
+} from "./_validate.ts";
 
 export { formatAddress } from "./_address.ts";
 
@@ -42,92 +49,8 @@ export interface LookupHostOptions {
   signal?: AbortSignal;
 }
 
-/** Node's codes for a name that has no address (`EAI_NONAME`, `EAI_NODATA`). */
-const NO_SUCH_HOST_CODES = new Set(["ENOTFOUND", "ENODATA", "ENONAME"]);
-
-/** Node's code for `EAI_AGAIN`, a failure that may pass. */
-const TEMPORARY_FAILURE_CODE = "EAI_AGAIN";
-
-/**
- * Deno's `node:dns` turns its permission error into this code, dropping the
- * original: the resolver itself reports `EAI_*` codes, never this one.
- */
-const PERMISSION_DENIED_CODE = "EPERM";
-
-function assertHostname(hostname: unknown): asserts hostname is string {
-  if (typeof hostname !== "string") {
-    throw new TypeError(
-      `Invalid hostname ${
-        show(hostname)
-      }: a hostname is a string such as "example.com" or "127.0.0.1"`,
-    );
-  }
-  if (hostname === "") {
-    throw new RangeError(
-      `Invalid hostname "": give a name such as "localhost" or an address such as "127.0.0.1"`,
-    );
-  }
-  if (/[\s\p{Cc}]/u.test(hostname)) {
-    throw new RangeError(
-      `Invalid hostname ${
-        show(hostname)
-      }: remove the spaces and control characters`,
-    );
-  }
-  if (hostname.startsWith("[") || hostname.endsWith("]")) {
-    if (ipFamily(unbracket(hostname)) !== 6) {
-      throw new RangeError(
-        `Invalid hostname ${
-          show(hostname)
-        }: brackets only enclose IPv6 addresses, such as "[::1]"; remove them`,
-      );
-    }
-  } else if (hostname.includes(":") && ipFamily(hostname) !== 6) {
-    throw new RangeError(
-      `Invalid hostname ${
-        show(hostname)
-      }: give the host without a port; the port is a separate argument`,
-    );
-  }
-}
-
-/** `promise`, or the signal's reason as soon as `signal` aborts. */
-function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal === undefined) return promise;
-  const { promise: settled, resolve, reject } = Promise.withResolvers<T>();
-  const onAbort = () => reject(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  promise.then(resolve, reject).finally(() =>
-    signal.removeEventListener("abort", onAbort)
-  );
-  return settled;
-}
-
-/** Rewrites a `node:dns` error so that it names the host and the fix. */
-function explain(error: unknown, hostname: string): unknown {
-  if (!(error instanceof Error)) return error;
-  const code = (error as { code?: unknown }).code;
-  const prefix = `lookup ${hostname}`;
-  if (code === PERMISSION_DENIED_CODE) {
-    return new Deno.errors.NotCapable(
-      `${prefix}: permission denied; run again with --allow-net=${hostname}`,
-      { cause: error },
-    );
-  }
-  if (typeof code === "string" && NO_SUCH_HOST_CODES.has(code)) {
-    return new Deno.errors.NotFound(
-      `${prefix}: no such host; check the spelling or the DNS configuration`,
-      { cause: error },
-    );
-  }
-  if (code === TEMPORARY_FAILURE_CODE) {
-    return new Error(
-      `${prefix}: temporary failure in name resolution; check the network and the DNS servers, then retry`,
-      { cause: error },
-    );
-  }
-  return new Error(`${prefix}: ${error.message}`, { cause: error });
-}
+/** The option names of {@linkcode lookupHost}. */
+const LOOKUP_HOST_OPTION_NAMES: readonly string[] = ["signal"];
 
 /**
  * Returns every address of a host, in the order the system resolver gives
@@ -177,13 +100,13 @@ export async function lookupHost(
   hostname: string,
   options: LookupHostOptions = {},
 ): Promise<string[]> {
-  assertHostname(hostname);
+  const literal = assertHostname(hostname, "hostname");
   assertOptions(options);
+  assertKnownOptions(options, LOOKUP_HOST_OPTION_NAMES);
   const { signal } = options;
-  assertSignal(signal);
+  assertSignal(signal, "options.signal");
   signal?.throwIfAborted();
 
-  const literal = unbracket(hostname);
   if (ipFamily(literal) !== undefined) return [literal];
 
   let records: { address: string }[];
@@ -196,7 +119,7 @@ export async function lookupHost(
     );
   } catch (error) {
     if (signal?.aborted && error === signal.reason) throw error;
-    throw explain(error, hostname);
+    throw explainLookup(error, hostname);
   }
   // getaddrinfo() can list an address once per socket type.
   const addresses = [...new Set(records.map(({ address }) => address))];

@@ -25,7 +25,7 @@ import {
   type ServiceTable,
   WELL_KNOWN_SERVICES,
 } from "./_services.ts";
-import { assertOptions, show } from "./_validate.ts";
+import { assertKnownOptions, assertOptions, show } from "./_validate.ts";
 
 /** Where the system lists its services (services(5)). */
 const SERVICES_PATH = "/etc/services";
@@ -122,6 +122,12 @@ export function lookupPort(
     WELL_KNOWN_SERVICES.get(protocol)?.get(key);
 }
 
+/** The option names of {@linkcode resolvePort}. */
+const RESOLVE_PORT_OPTION_NAMES: readonly string[] = [
+  "defaultPort",
+  "protocol",
+];
+
 /** Options for {@linkcode resolvePort}. */
 export interface ResolvePortOptions {
   /**
@@ -183,6 +189,7 @@ export function resolvePort(
   options: ResolvePortOptions = {},
 ): number {
   assertOptions(options);
+  assertKnownOptions(options, RESOLVE_PORT_OPTION_NAMES);
   const { defaultPort, protocol = "tcp" } = options;
   assertProtocol(protocol);
   if (defaultPort !== undefined && !isPort(defaultPort)) {

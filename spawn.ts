@@ -42,9 +42,11 @@
  */
 
 import { copy, lines, type Reader, type Writer } from "./io.ts";
-import { permissionFlag } from "./_errors.ts";
-import { assertOptions, show } from "./_validate.ts";
+import { explainSpawn } from "./_errors.ts";
+import { assertKnownOptions, assertOptions, show } from "./_validate.ts";
 import type { ConnectionContext, ConnectionHandler } from "./server.ts";
+
+export type { ConnectionContext, ConnectionHandler } from "./server.ts";
 
 /** Options of {@linkcode spawnHandler}. */
 export interface SpawnHandlerOptions {
@@ -89,6 +91,14 @@ export interface SpawnHandlerOptions {
  * remove its temporary files.
  */
 const KILL_GRACE_MS = 10_000;
+
+/** The option names of {@linkcode spawnHandler}. */
+const SPAWN_HANDLER_OPTION_NAMES: readonly string[] = [
+  "env",
+  "clearEnv",
+  "cwd",
+  "stderr",
+];
 
 /** The standard error choices that are not a function. */
 const STDERR_MODES = ["inherit", "null"];
@@ -236,38 +246,6 @@ function connectionEnv(conn: Deno.Conn): Record<string, string> {
   return {};
 }
 
-/** Rewrites a spawn failure so that it names the program and the fix. */
-function explainSpawn(error: unknown, spec: Spec): unknown {
-  if (!(error instanceof Error)) return error;
-  const program = spec.command[0];
-  const prefix = `spawn ${program}`;
-  let message: string | undefined;
-  if (error instanceof Deno.errors.NotCapable) {
-    message = `${prefix}: permission denied; run again with ${
-      permissionFlag(error) ?? `--allow-run=${program}`
-    }`;
-  } else if (error instanceof Deno.errors.NotFound) {
-    if (spec.cwd !== undefined && error.message.includes("cwd")) {
-      message =
-        `${prefix}: options.cwd ${spec.cwd} does not exist; create it or choose another directory`;
-    } else if (program.includes("/")) {
-      message = `${prefix}: no such program file; check the path`;
-    } else {
-      message =
-        `${prefix}: program not found on the PATH; install it, or give its full path`;
-    }
-  } else if (error instanceof Deno.errors.PermissionDenied) {
-    message =
-      `${prefix}: permission denied by the system; check that it is executable (chmod +x) and that options.cwd is searchable`;
-  }
-  if (message === undefined) return error;
-  const ErrorClass = error.constructor as new (
-    message: string,
-    options: ErrorOptions,
-  ) => Error;
-  return new ErrorClass(message, { cause: error });
-}
-
 /** A {@linkcode Reader} over a child's output pipe, which can be stopped. */
 interface PipeReader extends Reader {
   /** Set when a read failed: the pipe's fault, not the connection's. */
@@ -395,7 +373,7 @@ async function serveConnection(
       stderr: stderrMode,
     }).spawn();
   } catch (error) {
-    throw explainSpawn(error, spec);
+    throw explainSpawn(error, spec.command[0], spec.cwd);
   }
 
   let exited = false;
@@ -604,6 +582,7 @@ export function spawnHandler(
 ): ConnectionHandler<Deno.Conn> {
   assertCommand(command);
   assertOptions(options);
+  assertKnownOptions(options, SPAWN_HANDLER_OPTION_NAMES);
   const { env = {}, clearEnv = false, cwd, stderr = "inherit" } = options;
   assertEnv(env);
   if (typeof clearEnv !== "boolean") {

@@ -25,11 +25,14 @@
  */
 
 import { dialable, interleaveFamilies, joinHostPort } from "./_address.ts";
-import { annotate } from "./_errors.ts";
+import { abortable, deadline, delay } from "./_async.ts";
+import { annotate, requireUnstableNet } from "./_errors.ts";
+import { SERVE_OPTION_NAMES } from "./_lifecycle.ts";
 import {
   assertBoolean,
   assertFunction,
   assertHostname,
+  assertKnownOptions,
   assertMilliseconds,
   assertOptions,
   assertSignal,
@@ -43,6 +46,14 @@ import {
   type Server,
 } from "./server.ts";
 import { resolvePort } from "./services.ts";
+
+export type {
+  ConnectionContext,
+  ConnectionHandler,
+  ServeOptions,
+  Server,
+  ServerOptions,
+} from "./server.ts";
 
 /** Options of {@linkcode serveTcp}: where to listen, plus every option of the engine. */
 export interface ServeTcpOptions extends ServeOptions {
@@ -137,7 +148,8 @@ export interface ConnectTcpOptions {
   signal?: AbortSignal;
   /**
    * Milliseconds to wait for an attempt before starting the next address in
-   * parallel (RFC 8305's "Connection Attempt Delay").
+   * parallel (RFC 8305's "Connection Attempt Delay"); `Infinity` starts the
+   * next address only when the previous attempt fails.
    *
    * @default {250}
    */
@@ -171,11 +183,30 @@ const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
 /** The hostname of `Deno.connect`. */
 const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
 
-/** `Deno.listenDatagram` exists only under `--unstable-net`, like `reusePort`. */
-function hasUnstableNet(): boolean {
-  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
-    "function";
-}
+/** The option names of {@linkcode serveTcp}: the engine's and its own. */
+const SERVE_TCP_OPTION_NAMES: readonly string[] = [
+  ...SERVE_OPTION_NAMES,
+  "hostname",
+  "port",
+  "defaultPort",
+  "reusePort",
+  "backlog",
+  "noDelay",
+  "keepAlive",
+];
+
+/** The option names of {@linkcode connectTcp}. */
+const CONNECT_TCP_OPTION_NAMES: readonly string[] = [
+  "hostname",
+  "port",
+  "defaultPort",
+  "timeout",
+  "signal",
+  "attemptDelay",
+  "noDelay",
+  "keepAlive",
+  "resolve",
+];
 
 function tuneConnection(
   conn: Deno.TcpConn,
@@ -199,9 +230,12 @@ function tuneConnection(
  * @param options Where to listen, and the options of the engine.
  * @param handler Serves one connection.
  * @returns The running server; `server.addr.port` is the port it listens on.
- * @throws {TypeError} If an option or the handler has the wrong type.
+ * @throws {TypeError} If an option or the handler has the wrong type, or an
+ * option name is unknown.
  * @throws {RangeError} If the port is invalid or an unknown service, or the
  * hostname is empty.
+ * @throws {Deno.errors.NotSupported} If `reusePort` is set without
+ * `--unstable-net`.
  * @throws {Deno.errors.NotCapable} Without net permission; the message names
  * the flag, such as `--allow-net=0.0.0.0:5432`.
  * @throws {Deno.errors.AddrInUse} If the port is taken.
@@ -230,6 +264,7 @@ export function serveTcp(
       "options must be an object such as { port: 8080 }, got undefined",
     );
   }
+  assertKnownOptions(options, SERVE_TCP_OPTION_NAMES);
   const {
     hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,
     port: rawPort = 0,
@@ -253,9 +288,9 @@ export function serveTcp(
     );
   }
   assertFunction(handler, "handler", "(conn) => void | Promise<void>");
-  if (reusePort && !hasUnstableNet()) {
-    throw new TypeError(
-      "options.reusePort needs the unstable net API: run again with --unstable-net",
+  if (reusePort) {
+    requireUnstableNet(
+      `listen tcp ${joinHostPort(hostname, port)}: options.reusePort`,
     );
   }
 
@@ -297,25 +332,11 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Settles when `signal` aborts; for resolvers that ignore their signal. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      promise.catch(() => {});
-      return reject(signal.reason);
-    }
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
-  });
-}
-
 /**
  * Starts a connect to each address in turn, the next one when the previous
- * fails or after `attemptDelay`, and keeps the first that succeeds. Resolves
- * only once every other attempt has settled and its connection is closed.
+ * fails or after `attemptDelay` (never, for `Infinity`: only a failure starts
+ * the next), and keeps the first that succeeds. Resolves only once every
+ * other attempt has settled and its connection is closed.
  */
 async function race(
   addresses: string[],
@@ -329,8 +350,9 @@ async function race(
   const cancel = AbortSignal.any([signal, losers.signal]);
   let winner: Deno.TcpConn | undefined;
   let next = 0;
-  let wakeUp: () => void = () => {};
-  let delay: ReturnType<typeof setTimeout> | undefined;
+  /** Aborted when an attempt settles or the connect is cancelled: ends the wait of this turn. */
+  let turn = new AbortController();
+  const wakeUp = () => turn.abort();
 
   const start = (address: string): Promise<void> =>
     Deno.connect({ hostname: address, port, transport: "tcp", signal: cancel })
@@ -357,11 +379,14 @@ async function race(
       } else if (running === 0) {
         break;
       }
-      await new Promise<void>((resolve) => {
-        wakeUp = resolve;
-        if (next < addresses.length) delay = setTimeout(resolve, attemptDelay);
-      });
-      clearTimeout(delay);
+      turn = new AbortController();
+      if (next < addresses.length && attemptDelay !== Infinity) {
+        await delay(attemptDelay, turn.signal);
+      } else {
+        // Nothing to start on a timer: wait for an attempt to settle.
+        await abortable(new Promise<void>(() => {}), turn.signal)
+          .catch(() => {});
+      }
       // An attempt that failed since the last turn lets the next one start
       // without waiting for the delay, as RFC 8305 section 5 asks.
     }
@@ -389,7 +414,7 @@ async function race(
  *
  * @param options The host, the port, and the limits.
  * @returns The connection, with `noDelay` and `keepAlive` applied.
- * @throws {TypeError} If an option has the wrong type.
+ * @throws {TypeError} If an option has the wrong type or an unknown name.
  * @throws {RangeError} If the port is invalid or the hostname empty.
  * @throws {Deno.errors.TimedOut} If no address answers within `timeout`.
  * @throws {AggregateError} If every address of a host with several fails;
@@ -422,6 +447,7 @@ export async function connectTcp(
       'options must be an object such as { hostname: "example.com", port: 80 }, got undefined',
     );
   }
+  assertKnownOptions(options, CONNECT_TCP_OPTION_NAMES);
   const {
     hostname: rawHostname = DEFAULT_CONNECT_HOSTNAME,
     port: rawPort,
@@ -456,58 +482,50 @@ export async function connectTcp(
   );
 
   const target = joinHostPort(hostname, port);
-  const deadline = new AbortController();
-  const timer = timeout === undefined ? undefined : setTimeout(
-    () =>
-      deadline.abort(
-        new Deno.errors.TimedOut(
-          `connect tcp ${target}: no connection within ${timeout} ms; raise the timeout or check that the host is up`,
-        ),
-      ),
+  using call = deadline(
     timeout,
+    signal,
+    () =>
+      new Deno.errors.TimedOut(
+        `connect tcp ${target}: no connection within ${timeout} ms; raise the timeout or check that the host is up`,
+      ),
   );
-  const cancel = signal === undefined
-    ? deadline.signal
-    : AbortSignal.any([signal, deadline.signal]);
-  try {
-    cancel.throwIfAborted();
-    const addresses = await abortable(
-      resolve(hostname, { signal: cancel }),
-      cancel,
-    );
-    if (!Array.isArray(addresses) || addresses.length === 0) {
-      throw new Deno.errors.NotFound(
-        `connect tcp ${target}: the resolver returned no address for ${
-          show(hostname)
-        }`,
-      );
-    }
-    const result = await race(
-      interleaveFamilies(addresses),
-      port,
-      attemptDelay,
-      cancel,
-    );
-    if (!Array.isArray(result)) {
-      tuneConnection(result, noDelay, keepAlive);
-      return result;
-    }
-    const errors = result.map(({ address, error }) =>
-      annotate(error, {
-        op: "connect",
-        network: "tcp",
-        address: joinHostPort(address, port),
-        port,
-      })
-    );
-    if (errors.length === 1) throw errors[0];
-    throw new AggregateError(
-      errors,
-      `connect tcp ${target}: every address failed: ${
-        errors.map(describe).join("; ")
+  const cancel = call.signal;
+  cancel.throwIfAborted();
+  const addresses = await abortable(
+    resolve(hostname, { signal: cancel }),
+    cancel,
+  );
+  if (!Array.isArray(addresses) || addresses.length === 0) {
+    throw new Deno.errors.NotFound(
+      `connect tcp ${target}: the resolver returned no address for ${
+        show(hostname)
       }`,
     );
-  } finally {
-    clearTimeout(timer);
   }
+  const result = await race(
+    interleaveFamilies(addresses),
+    port,
+    attemptDelay,
+    cancel,
+  );
+  if (!Array.isArray(result)) {
+    tuneConnection(result, noDelay, keepAlive);
+    return result;
+  }
+  const errors = result.map(({ address, error }) =>
+    annotate(error, {
+      op: "connect",
+      network: "tcp",
+      address: joinHostPort(address, port),
+      port,
+    })
+  );
+  if (errors.length === 1) throw errors[0];
+  throw new AggregateError(
+    errors,
+    `connect tcp ${target}: every address failed: ${
+      errors.map(describe).join("; ")
+    }`,
+  );
 }

@@ -57,12 +57,21 @@
  * @module
  */
 
+import { abortable } from "./_async.ts";
+import { requireUnstableNet } from "./_errors.ts";
+import {
+  assertServerOptions,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  Lifecycle,
+  SERVE_OPTION_NAMES,
+  type ServerOptions,
+} from "./_lifecycle.ts";
+import { joinHostPort } from "./_address.ts";
 import {
   assertCount,
-  assertFunction,
+  assertHostname,
+  assertKnownOptions,
   assertMilliseconds,
-  assertOptions,
-  assertSignal,
   show,
 } from "./_validate.ts";
 import {
@@ -71,10 +80,26 @@ import {
   readPermissionFix,
   type ToWorker,
 } from "./_worker_protocol.ts";
+import type { ServeOptions } from "./server.ts";
 import { resolvePort } from "./services.ts";
 
-/** Options of {@linkcode serveWorkers}. */
-export interface ServeWorkersOptions {
+export type { ServeOptions, ServerOptions } from "./server.ts";
+
+/**
+ * Options of {@linkcode serveWorkers}: where to listen, how many workers, and
+ * the options of every server. `maxConnections` and `idleTimeout` apply to
+ * each worker's own engine (so `maxConnections` is per worker). The pool
+ * reports to `onError` what its workers report (copies of their errors: the
+ * same class for the built-in and `Deno.errors` classes, the same name,
+ * message, stack and causes) and every death of a worker, its cause
+ * attached; the death that makes the pool give up rejects `finished`
+ * instead. A signal that aborts while the pool starts makes
+ * {@linkcode serveWorkers} reject with its reason.
+ */
+export interface ServeWorkersOptions
+  extends
+    ServerOptions<Deno.NetAddr, never>,
+    Pick<ServeOptions, "maxConnections" | "idleTimeout"> {
   /**
    * The address every worker listens on: an IP address of this machine, a
    * host name, or `0.0.0.0` / `::` for every address.
@@ -102,52 +127,16 @@ export interface ServeWorkersOptions {
    * @default {navigator.hardwareConcurrency}
    */
   workers?: number;
-  /**
-   * The most connections each worker serves at once; at the limit, that
-   * worker stops accepting and its share waits in its own listen backlog.
-   *
-   * @default {Infinity}
-   */
-  maxConnections?: number;
-  /**
-   * Milliseconds a connection may go without read or write progress before
-   * its worker closes it.
-   *
-   * @default {undefined} (no limit)
-   */
-  idleTimeout?: number;
-  /**
-   * Milliseconds that a shutdown lets each worker's handlers run before their
-   * connections are closed; `Infinity` waits as long as they run.
-   *
-   * @default {10000}
-   */
-  shutdownTimeout?: number;
-  /**
-   * Aborting this signal shuts the pool down as
-   * {@linkcode WorkerPool.shutdown} does; if it aborts while the pool starts,
-   * {@linkcode serveWorkers} rejects with its reason.
-   *
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-  /**
-   * Called with every failure that a worker reports (a handler that threw,
-   * an accept error) and with every death of a worker, its cause attached;
-   * the death that makes the pool give up rejects `finished` instead.
-   * Errors from workers are copies: the same class for the built-in and
-   * `Deno.errors` classes, the same name, message, stack and causes.
-   *
-   * @default {logs the error to the console}
-   */
-  onError?: (error: unknown) => void;
-  /**
-   * Called once with the pool's address, when every worker listens.
-   *
-   * @default {undefined}
-   */
-  onListen?: (addr: Deno.NetAddr) => void;
 }
+
+/** The option names of {@linkcode serveWorkers}, for the unknown-option check. */
+const SERVE_WORKERS_OPTION_NAMES: readonly string[] = [
+  ...SERVE_OPTION_NAMES,
+  "hostname",
+  "port",
+  "defaultPort",
+  "workers",
+];
 
 /**
  * A running pool of workers, returned by {@linkcode serveWorkers}.
@@ -193,9 +182,6 @@ const RESTART_BURST = 5;
 /** The window of {@linkcode RESTART_BURST}: systemd's `DefaultStartLimitIntervalSec`. */
 const RESTART_WINDOW_MS = 10_000;
 
-/** The `shutdownTimeout` of `serve()`, which each worker applies. */
-const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
-
 /**
  * How long after its `shutdownTimeout` a worker may take to report that it
  * stopped before it is terminated anyway: its closes are done by then unless
@@ -208,10 +194,6 @@ const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
 
 /** The code that each worker runs. */
 const WORKER_ENTRY = new URL("./_worker_entry.ts", import.meta.url);
-
-function reportError(error: unknown): void {
-  console.error("@sockets/net worker pool error:", error);
-}
 
 /** Turns the bare event of a worker whose own code could not load into an error with the fix. */
 function loadError(event: ErrorEvent): Error {
@@ -250,16 +232,14 @@ class Pool implements WorkerPool {
   #port: number;
   readonly #size: number;
   readonly #workerOptions: WorkerOptions;
-  readonly #shutdownTimeout: number;
   readonly #signal: AbortSignal | undefined;
-  readonly #onError: (error: unknown) => void;
+  readonly #lifecycle: Lifecycle<Deno.NetAddr, never>;
   readonly #members = new Set<Member>();
   readonly #deaths: number[] = [];
   readonly #finished = Promise.withResolvers<void>();
   #addr: Deno.NetAddr | undefined;
   /** Set once every first worker listens and `onListen` has run. */
   #running = false;
-  #stopping = false;
   #failure: Error | undefined;
   #shutdown: Promise<void> | undefined;
 
@@ -276,9 +256,14 @@ class Pool implements WorkerPool {
     this.#size = size;
     const { maxConnections, idleTimeout, shutdownTimeout } = options;
     this.#workerOptions = { maxConnections, idleTimeout, shutdownTimeout };
-    this.#shutdownTimeout = shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     this.#signal = options.signal;
-    this.#onError = options.onError ?? reportError;
+    // Each worker drains for shutdownTimeout itself; the pool waits a grace
+    // period longer for its report before it terminates the worker.
+    this.#lifecycle = new Lifecycle({
+      ...options,
+      shutdownTimeout: (shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS) +
+        SHUTDOWN_GRACE_MS,
+    });
   }
 
   get addr(): Deno.NetAddr {
@@ -306,53 +291,30 @@ class Pool implements WorkerPool {
 
   /**
    * Starts every worker: the first alone, so that with port 0 the others
-   * bind the port it got. Rejects, with every worker terminated, if one
-   * fails to start or the signal aborts.
+   * bind the port it got, then announces the pool as every server does.
+   * Rejects, with every worker terminated, if one fails to start, the signal
+   * aborts, or `onListen` throws.
    */
-  async start(onListen?: (addr: Deno.NetAddr) => void): Promise<void> {
-    const aborted = Promise.withResolvers<never>();
-    aborted.promise.catch(() => {});
-    const onAbort = () => aborted.reject(this.#signal!.reason);
-    this.#signal?.addEventListener("abort", onAbort, { once: true });
+  async start(): Promise<void> {
     try {
       this.#signal?.throwIfAborted();
-      this.#addr = await Promise.race([
+      this.#addr = await abortable(
         this.#spawn(0).started.promise,
-        aborted.promise,
-      ]);
+        this.#signal,
+      );
       this.#port = this.#addr.port;
       const others = [];
       for (let slot = 1; slot < this.#size; slot++) {
         others.push(this.#spawn(slot).started.promise);
       }
-      await Promise.race([Promise.all(others), aborted.promise]);
-      onListen?.(this.#addr);
+      await abortable(Promise.all(others), this.#signal);
       this.#running = true;
+      this.#lifecycle.listen(this.#addr, () => this.shutdown());
     } catch (error) {
       // Workers that listen already stop as at any shutdown, so that their
       // port is closed when the caller sees the error.
       await this.shutdown();
       throw error;
-    } finally {
-      this.#signal?.removeEventListener("abort", onAbort);
-    }
-    // Checked after onListen, which may itself abort the signal.
-    if (this.#signal?.aborted) {
-      this.shutdown();
-    } else {
-      this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
-    }
-  }
-
-  #onAbort = (): void => {
-    this.shutdown();
-  };
-
-  #report(error: unknown): void {
-    try {
-      this.#onError(error);
-    } catch (onErrorFailure) {
-      reportError(onErrorFailure);
     }
   }
 
@@ -405,7 +367,7 @@ class Pool implements WorkerPool {
         this.#died(member, fromWire(data.error));
         break;
       case "error":
-        this.#report(fromWire(data.error));
+        this.#lifecycle.report(fromWire(data.error));
         break;
       case "died": {
         const cause = data.error === undefined
@@ -445,8 +407,8 @@ class Pool implements WorkerPool {
     // A first start that fails is the caller's error, not a death to report.
     if (!this.#running && !listening) return;
     const what = listening ? "died" : "failed to start";
-    if (this.#stopping) {
-      this.#report(
+    if (this.#lifecycle.stopping.aborted) {
+      this.#lifecycle.report(
         new Error(
           `worker ${slot + 1} ${what} during shutdown: ${error.message}`,
           {
@@ -467,7 +429,7 @@ class Pool implements WorkerPool {
       this.shutdown();
       return;
     }
-    this.#report(
+    this.#lifecycle.report(
       new Error(
         `worker ${
           slot + 1
@@ -480,19 +442,17 @@ class Pool implements WorkerPool {
   }
 
   async #stop(): Promise<void> {
-    this.#stopping = true;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#lifecycle.beginStop();
     const members = [...this.#members];
     const shutdown: ToWorker = { type: "shutdown" };
     for (const member of members) member.worker.postMessage(shutdown);
     // A worker whose event loop is blocked never answers: terminate it.
-    const deadline = this.#shutdownTimeout === Infinity
-      ? undefined
-      : setTimeout(() => {
+    await this.#lifecycle.drain(
+      Promise.all(members.map((member) => member.gone.promise)).then(() => {}),
+      () => {
         for (const member of members) this.#end(member);
-      }, this.#shutdownTimeout + SHUTDOWN_GRACE_MS);
-    await Promise.all(members.map((member) => member.gone.promise));
-    clearTimeout(deadline);
+      },
+    );
     if (this.#failure === undefined) {
       this.#finished.resolve();
     } else {
@@ -535,28 +495,6 @@ function assertWorkers(workers: unknown): number {
   return workers;
 }
 
-function assertHostname(hostname: unknown): string {
-  if (typeof hostname !== "string") {
-    throw new TypeError(
-      `options.hostname must be a string such as "127.0.0.1", got ${
-        show(hostname)
-      }`,
-    );
-  }
-  if (hostname === "") {
-    throw new RangeError(
-      `options.hostname must not be empty: give an address such as "127.0.0.1" (or "0.0.0.0" to listen on every address)`,
-    );
-  }
-  return hostname;
-}
-
-/** `Deno.listenDatagram` exists only under `--unstable-net`, like `reusePort`. */
-function hasUnstableNet(): boolean {
-  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
-    "function";
-}
-
 /**
  * Serves TCP connections with a pool of Web Workers, each listening on the
  * same port with `reusePort`: the prefork server, where the kernel balances
@@ -577,11 +515,12 @@ function hasUnstableNet(): boolean {
  * that each worker applies.
  * @returns The running pool; `pool.addr.port` is the port it listens on.
  * @throws {TypeError} If `module` is not an absolute URL, an option has the
- * wrong type, `--unstable-net` is missing, or the module's default export is
- * not a function.
+ * wrong type or an unknown name, or the module's default export is not a
+ * function.
  * @throws {RangeError} If `workers` is not a positive integer, or the port is
  * invalid or an unknown service.
- * @throws {Deno.errors.NotSupported} On a system other than Linux.
+ * @throws {Deno.errors.NotSupported} On a system other than Linux, or
+ * without `--unstable-net`.
  * @throws {Deno.errors.NotCapable} Without a permission the workers need; the
  * message names the flag.
  * @throws {Deno.errors.AddrInUse} If the port is taken by a listener without
@@ -624,7 +563,8 @@ export async function serveWorkers(
   options: ServeWorkersOptions = {},
 ): Promise<WorkerPool> {
   const href = assertModule(module);
-  assertOptions(options);
+  assertServerOptions(options, "(error) => void");
+  assertKnownOptions(options, SERVE_WORKERS_OPTION_NAMES);
   const {
     hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,
     port: rawPort = 0,
@@ -632,41 +572,21 @@ export async function serveWorkers(
     workers: rawWorkers,
     maxConnections,
     idleTimeout,
-    shutdownTimeout,
-    signal,
-    onError,
-    onListen,
   } = options;
-  const hostname = assertHostname(rawHostname);
+  const hostname = assertHostname(rawHostname, "options.hostname");
   const port = resolvePort(rawPort, { defaultPort, protocol: "tcp" });
   const workers = assertWorkers(rawWorkers);
   assertCount(maxConnections, "options.maxConnections");
   assertMilliseconds(idleTimeout, "options.idleTimeout");
-  if (shutdownTimeout !== Infinity) {
-    assertMilliseconds(
-      shutdownTimeout,
-      "options.shutdownTimeout",
-      "leave it out for the default of 10 s, or pass Infinity for no deadline",
-    );
-  }
-  assertSignal(signal, "options.signal");
-  if (onError !== undefined) {
-    assertFunction(onError, "options.onError", "(error) => void");
-  }
-  if (onListen !== undefined) {
-    assertFunction(onListen, "options.onListen", "(addr) => void");
-  }
   if (Deno.build.os !== "linux") {
     throw new Deno.errors.NotSupported(
       `serveWorkers needs SO_REUSEPORT to share a port between workers, which Deno offers on Linux only, not on ${Deno.build.os}; serve with serveTcp() in one process instead`,
     );
   }
-  if (!hasUnstableNet()) {
-    throw new TypeError(
-      "serveWorkers needs the unstable net API for reusePort: run again with --unstable-net",
-    );
-  }
+  requireUnstableNet(
+    `serveWorkers on ${joinHostPort(hostname, port)}: reusePort`,
+  );
   const pool = new Pool(href, hostname, port, workers, options);
-  await pool.start(onListen);
+  await pool.start();
   return pool;
 }

@@ -14,6 +14,7 @@
 
 import { parseArgs } from "@std/cli";
 import { copy, lines, writeAll } from "@sockets/net/io";
+import { formatAddress } from "@sockets/net/resolve";
 import { spawnHandler } from "@sockets/net/spawn";
 import { connectTcp, serveTcp } from "@sockets/net/tcp";
 import { connectUdp, requestUdp, serveUdp } from "@sockets/net/udp";
@@ -45,7 +46,7 @@ async function tcpHello(): Promise<void> {
     { hostname: "127.0.0.1", port: 0 },
     (conn) => writeAll(conn, encoder.encode("Hello World\n")),
   );
-  row("listening on", `127.0.0.1:${server.addr.port}`);
+  row("listening on", formatAddress(server.addr));
   using conn = await connectTcp({ port: server.addr.port });
   show("client read", await new Response(conn.readable).text());
 }
@@ -56,7 +57,7 @@ async function tcpEcho(): Promise<void> {
     { hostname: "127.0.0.1", port: 0, maxConnections: 1 },
     (conn) => copy(conn, conn),
   );
-  row("listening on", `127.0.0.1:${server.addr.port}`);
+  row("listening on", formatAddress(server.addr));
   for (const message of ["first client", "second client"]) {
     using conn = await connectTcp({ port: server.addr.port });
     await writeAll(conn, encoder.encode(`${message}\n`));
@@ -89,7 +90,7 @@ async function processPerConnection(): Promise<void> {
     { hostname: "127.0.0.1", port: 0 },
     spawnHandler(["tr", "a-z", "A-Z"]),
   );
-  row("listening on", `127.0.0.1:${server.addr.port}`);
+  row("listening on", formatAddress(server.addr));
   for (const message of ["first client", "second client"]) {
     using conn = await connectTcp({ port: server.addr.port });
     await writeAll(conn, encoder.encode(message));
@@ -110,7 +111,7 @@ async function preforkPool(): Promise<void> {
     port: 0,
     workers: 2,
   });
-  row("listening on", `127.0.0.1:${pool.addr.port}`);
+  row("listening on", formatAddress(pool.addr));
   const served = new Map<string, number>();
   for (let client = 0; client < 8; client++) {
     using conn = await connectTcp({ port: pool.addr.port });

@@ -10,6 +10,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { copy } from "@sockets/net/io";
 import { serveTcp } from "@sockets/net/tcp";
 
@@ -64,12 +65,7 @@ async function main(args: string[]): Promise<void> {
       onError: (error) =>
         console.error(error instanceof Error ? error.message : error),
     }, (conn) => copy(conn, conn));
-    const { hostname, port } = server.addr;
-    console.log(
-      `listening on ${
-        hostname.includes(":") ? `[${hostname}]` : hostname
-      }:${port}`,
-    );
+    console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

@@ -20,6 +20,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { spawnHandler } from "@sockets/net/spawn";
 import { serveTcp } from "@sockets/net/tcp";
 
@@ -94,12 +95,7 @@ async function main(args: string[]): Promise<void> {
       onError: (error) =>
         console.error(error instanceof Error ? error.message : error),
     }, handler);
-    const { hostname, port } = server.addr;
-    console.log(
-      `listening on ${
-        hostname.includes(":") ? `[${hostname}]` : hostname
-      }:${port}`,
-    );
+    console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

@@ -11,6 +11,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { serveTcp } from "@sockets/net/tcp";
 
 /** The classic tutorial's port for its hello service. */
@@ -48,12 +49,7 @@ async function main(args: string[]): Promise<void> {
     }, async (conn) => {
       await conn.write(greeting);
     });
-    const { hostname, port } = server.addr;
-    console.log(
-      `listening on ${
-        hostname.includes(":") ? `[${hostname}]` : hostname
-      }:${port}`,
-    );
+    console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

@@ -12,6 +12,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { lines, writeAll } from "@sockets/net/io";
 import { serveTcp } from "@sockets/net/tcp";
 
@@ -83,8 +84,7 @@ async function main(args: string[]): Promise<void> {
         return;
       }
     });
-    const { hostname, port } = server.addr;
-    console.log(`listening on ${hostname}:${port}`);
+    console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

@@ -16,6 +16,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { copy } from "@sockets/net/io";
 import { serveWorkers } from "@sockets/net/workers";
 
@@ -76,12 +77,7 @@ async function main(args: string[]): Promise<void> {
       onError: (error) =>
         console.error(error instanceof Error ? error.message : error),
     });
-    const { hostname, port } = pool.addr;
-    console.log(
-      `listening on ${
-        hostname.includes(":") ? `[${hostname}]` : hostname
-      }:${port}`,
-    );
+    console.log(`listening on ${formatAddress(pool.addr)}`);
     console.log(`${pool.workers} workers`);
     await pool.finished;
   } finally {

@@ -6,7 +6,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { lookupHost } from "../resolve.ts";
+import { lookupHost, type LookupHostOptions } from "../resolve.ts";
 import { interleaveFamilies, ipFamily, unbracket } from "../_address.ts";
 
 // RFC 6761 reserves .invalid: it never resolves.
@@ -127,7 +127,7 @@ Deno.test("lookupHost() rejects a hostname that is not a string", async () => {
     await assertRejects(
       () => lookupHost(hostname as unknown as string),
       TypeError,
-      `Invalid hostname ${shown}: a hostname is a string`,
+      `hostname must be a string such as "127.0.0.1" or "example.com", got ${shown}`,
     );
   }
 });
@@ -136,7 +136,7 @@ Deno.test("lookupHost() rejects an empty hostname", async () => {
   await assertRejects(
     () => lookupHost(""),
     RangeError,
-    'Invalid hostname "": give a name such as "localhost" or an address such as "127.0.0.1"',
+    'hostname must not be empty: give an address such as "127.0.0.1"',
   );
 });
 
@@ -296,4 +296,12 @@ Deno.test("interleaveFamilies() does not change its argument", () => {
   const addresses = Object.freeze(["10.0.0.1", "10.0.0.2", "::1"]);
   interleaveFamilies(addresses);
   assertEquals(addresses, ["10.0.0.1", "10.0.0.2", "::1"]);
+});
+
+Deno.test("lookupHost() rejects an unknown option name, naming the closest", async () => {
+  await assertRejects(
+    () => lookupHost("localhost", { signl: true } as LookupHostOptions),
+    TypeError,
+    "options.signl is not an option; did you mean options.signal?",
+  );
 });

@@ -310,3 +310,20 @@ Deno.test("resolvePort() rejects an invalid protocol or options", () => {
     "options must be an object, got null",
   );
 });
+
+Deno.test("resolvePort() rejects an unknown option name, naming the closest", () => {
+  const error = assertThrows(
+    () =>
+      resolvePort(
+        "http",
+        { defaultport: 80 } as Parameters<
+          typeof resolvePort
+        >[1],
+      ),
+    TypeError,
+  );
+  assertStringIncludes(
+    error.message,
+    "options.defaultport is not an option; did you mean options.defaultPort?",
+  );
+});

@@ -503,3 +503,14 @@ Deno.test("spawnHandler() handlers reject when the spawn fails", async () => {
     "spawn no-such-program-for-spawn-test: program not found",
   );
 });
+
+Deno.test("spawnHandler() rejects an unknown option name, naming the closest", () => {
+  const error = assertThrows(
+    () => spawnHandler(["cat"], { clearenv: true } as SpawnHandlerOptions),
+    TypeError,
+  );
+  assertStringIncludes(
+    error.message,
+    "options.clearenv is not an option; did you mean options.clearEnv?",
+  );
+});

@@ -9,6 +9,7 @@ import {
 } from "@std/assert";
 import {
   connectTcp,
+  type ConnectTcpOptions,
   type Resolver,
   serveTcp,
   type ServeTcpOptions,
@@ -525,5 +526,104 @@ Deno.test("connectTcp() dials a wildcard address as this host's loopback, as Go 
     });
     assertEquals(asked, [loopback]);
     assertEquals(await new Response(conn.readable).text(), "here");
+  }
+});
+
+Deno.test("serveTcp() and connectTcp() reject an unknown option name, naming the closest", async () => {
+  const serveError = assertThrows(
+    () =>
+      serveTcp(
+        { port: 0, idleTimout: 1000 } as ServeTcpOptions,
+        hello,
+      ),
+    TypeError,
+  );
+  assertStringIncludes(
+    serveError.message,
+    "options.idleTimout is not an option; did you mean options.idleTimeout?",
+  );
+  const reuseError = assertThrows(
+    () => serveTcp({ port: 0, reuseport: true } as ServeTcpOptions, hello),
+    TypeError,
+  );
+  assertStringIncludes(reuseError.message, "did you mean options.reusePort?");
+  await assertRejects(
+    () => connectTcp({ port: 80, timeOut: 100 } as ConnectTcpOptions),
+    TypeError,
+    "options.timeOut is not an option; did you mean options.timeout?",
+  );
+});
+
+Deno.test("serveTcp() with reusePort but without --unstable-net throws NotSupported naming the flag", async () => {
+  const module = new URL("../tcp.ts", import.meta.url).href;
+  const script = `
+    import { serveTcp } from ${JSON.stringify(module)};
+    try {
+      serveTcp({ hostname: "127.0.0.1", port: 0, reusePort: true }, () => {});
+    } catch (error) {
+      console.log(error.name + ": " + error.message);
+    }
+  `;
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-prompt", script],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assertEquals(
+    new TextDecoder().decode(stdout).trim(),
+    "NotSupported: listen tcp 127.0.0.1:0: options.reusePort: needs Deno's unstable net API; run again with --unstable-net",
+  );
+});
+
+Deno.test("connectTcp() with attemptDelay: Infinity waits for a failure before the next address", async () => {
+  await using server = serveTcp({ hostname: "::1", port: 0 }, hello);
+  using _stalled = await unresponsive("127.0.0.1", server.addr.port);
+  // The first address hangs, so the second is never tried: the deadline ends the call.
+  await assertRejects(
+    () =>
+      connectTcp({
+        hostname: "dual-stack.test",
+        port: server.addr.port,
+        resolve: fixedResolver("127.0.0.1", "::1"),
+        attemptDelay: Infinity,
+        timeout: 300,
+      }),
+    Deno.errors.TimedOut,
+  );
+  assertEquals(server.connections, 0);
+  // A refused first address starts the next one at once.
+  await using second = serveTcp({ hostname: "::1", port: 0 }, hello);
+  using conn = await connectTcp({
+    hostname: "dual-stack.test",
+    port: second.addr.port,
+    resolve: fixedResolver("127.0.0.1", "::1"),
+    attemptDelay: Infinity,
+    timeout: 5_000,
+  });
+  assertEquals(conn.remoteAddr.hostname, "::1");
+  assertEquals(await readAll(conn), "Hello World\n");
+});
+
+Deno.test("serveTcp() and connectTcp() check a hostname as lookupHost() does", async () => {
+  for (
+    const [hostname, fix] of [
+      ["local host", "remove the spaces and control characters"],
+      ["127.0.0.1:80", "give the host without a port"],
+      ["[127.0.0.1]", "brackets only enclose IPv6 addresses"],
+    ]
+  ) {
+    const error = assertThrows(
+      () => serveTcp({ hostname, port: 0 }, hello),
+      RangeError,
+    );
+    assertStringIncludes(
+      error.message,
+      `Invalid options.hostname ${JSON.stringify(hostname)}: ${fix}`,
+    );
+    await assertRejects(
+      () => connectTcp({ hostname, port: 80 }),
+      RangeError,
+      `Invalid options.hostname ${JSON.stringify(hostname)}: ${fix}`,
+    );
   }
 });

@@ -6,7 +6,9 @@ import {
   assertNotEquals,
   assertRejects,
   assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
+import { serve, type ServeOptions } from "@sockets/net/server";
 import {
   serveWorkers,
   type ServeWorkersOptions,
@@ -353,4 +355,104 @@ Deno.test("serveWorkers() rejects bad arguments, naming them", async () => {
     TypeError,
     "options.signal must be an AbortSignal",
   );
+});
+
+Deno.test("serveWorkers() rejects an unknown option name, naming the closest", async () => {
+  await assertRejects(
+    () =>
+      serveWorkers(ECHO_HANDLER, {
+        idleTimout: 1000,
+      } as ServeWorkersOptions),
+    TypeError,
+    "options.idleTimout is not an option; did you mean options.idleTimeout?",
+  );
+  await assertRejects(
+    () =>
+      serveWorkers(ECHO_HANDLER, {
+        worker: 2,
+      } as ServeWorkersOptions),
+    TypeError,
+    "did you mean options.workers?",
+  );
+});
+
+Deno.test("serveWorkers() rejects a wrong server option with the error serve() gives", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    for (
+      const options of [
+        { shutdownTimeout: -1 },
+        { shutdownTimeout: "5s" },
+        { idleTimeout: -1 },
+        { maxConnections: 1.5 },
+        { signal: "stop" },
+        { onListen: 1 },
+      ]
+    ) {
+      const expected = assertThrows(
+        () => serve(listener, () => {}, options as ServeOptions),
+      );
+      const error = await assertRejects(() =>
+        serveWorkers(ECHO_HANDLER, options as ServeWorkersOptions)
+      );
+      assertInstanceOf(error, Error);
+      assertInstanceOf(expected, Error);
+      assertEquals(error.constructor, expected.constructor);
+      assertEquals(error.message, expected.message, Deno.inspect(options));
+    }
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("serveWorkers() accepts shutdownTimeout: Infinity and still stops", async () => {
+  const pool = await startPool({ shutdownTimeout: Infinity, workers: 1 });
+  await pool.shutdown();
+  await pool.finished;
+  assertEquals(pool.workers, 0);
+});
+
+Deno.test("serveWorkers() without --unstable-net throws NotSupported naming the flag", async () => {
+  const module = new URL("../workers.ts", import.meta.url).href;
+  const script = `
+    import { serveWorkers } from ${JSON.stringify(module)};
+    try {
+      await serveWorkers("data:text/javascript,export default () => {}", {
+        hostname: "127.0.0.1",
+        workers: 1,
+      });
+    } catch (error) {
+      console.log(error.name + ": " + error.message);
+    }
+  `;
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-prompt", script],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(stdout).trim();
+  assertStringIncludes(text, "NotSupported: serveWorkers on 127.0.0.1:0");
+  assertStringIncludes(text, "run again with --unstable-net");
+});
+
+Deno.test("serveWorkers() logs what a throwing onError throws and goes on serving", async () => {
+  const logged: unknown[][] = [];
+  const originalError = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    await using pool = await startPool({
+      workers: 1,
+      onError: () => {
+        throw new Error("onError failed");
+      },
+    });
+    using conn = await Deno.connect({ port: pool.addr.port });
+    await conn.write(encoder.encode("fail\n"));
+    assertEquals(await conn.read(new Uint8Array(1)), null);
+    await waitFor(() => logged.length > 0, "a logged error");
+    assertStringIncludes(String(logged[0][1]), "onError failed");
+    assertEquals(await ask(pool.addr.port, "ping"), "ping\n");
+  } finally {
+    console.error = originalError;
+  }
 });

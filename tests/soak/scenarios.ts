@@ -1194,7 +1194,7 @@ export async function badInputFixture(): Promise<BadInputFixture> {
       name: "lookupHost() empty hostname",
       call: () => lookupHost(""),
       error: RangeError,
-      fix: 'give a name such as "localhost"',
+      fix: 'give an address such as "127.0.0.1"',
     },
     {
       name: "lookupHost() hostname with a port",
