@@ -36,6 +36,7 @@ import {
   assertMilliseconds,
   assertOptions,
   assertSignal,
+  assertTransport,
   show,
 } from "./_validate.ts";
 import { lookupHost } from "./resolve.ts";
@@ -57,6 +58,13 @@ export type {
 
 /** Options of {@linkcode serveTcp}: where to listen, plus every option of the engine. */
 export interface ServeTcpOptions extends ServeOptions {
+  /**
+   * The transport, `"tcp"`, as in a `Deno.NetAddr`: an address can be spread
+   * into the options.
+   *
+   * @default {"tcp"}
+   */
+  transport?: "tcp";
   /**
    * The address to listen on: an IP address of this machine, a host name, or
    * `0.0.0.0` / `::` for every address.
@@ -117,6 +125,13 @@ export type Resolver = (
 
 /** Options of {@linkcode connectTcp}. */
 export interface ConnectTcpOptions {
+  /**
+   * The transport, `"tcp"`, as in a `Deno.NetAddr`, so that an address such
+   * as `server.addr` can be passed as the options.
+   *
+   * @default {"tcp"}
+   */
+  transport?: "tcp";
   /**
    * The host to connect to: a name or an IP address. A wildcard address
    * (`0.0.0.0`, `::`) means this host, as in Go, so a server's own `addr`
@@ -186,6 +201,7 @@ const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
 /** The option names of {@linkcode serveTcp}: the engine's and its own. */
 const SERVE_TCP_OPTION_NAMES: readonly string[] = [
   ...SERVE_OPTION_NAMES,
+  "transport",
   "hostname",
   "port",
   "defaultPort",
@@ -197,6 +213,7 @@ const SERVE_TCP_OPTION_NAMES: readonly string[] = [
 
 /** The option names of {@linkcode connectTcp}. */
 const CONNECT_TCP_OPTION_NAMES: readonly string[] = [
+  "transport",
   "hostname",
   "port",
   "defaultPort",
@@ -266,6 +283,7 @@ export function serveTcp(
   }
   assertKnownOptions(options, SERVE_TCP_OPTION_NAMES);
   const {
+    transport,
     hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,
     port: rawPort = 0,
     defaultPort,
@@ -275,6 +293,7 @@ export function serveTcp(
     keepAlive = false,
     ...serveOptions
   } = options;
+  assertTransport(transport, "tcp");
   const hostname = assertHostname(rawHostname, "options.hostname");
   const port = resolvePort(rawPort, { defaultPort, protocol: "tcp" });
   assertBoolean(reusePort, "options.reusePort");
@@ -449,6 +468,7 @@ export async function connectTcp(
   }
   assertKnownOptions(options, CONNECT_TCP_OPTION_NAMES);
   const {
+    transport,
     hostname: rawHostname = DEFAULT_CONNECT_HOSTNAME,
     port: rawPort,
     defaultPort,
@@ -459,6 +479,7 @@ export async function connectTcp(
     keepAlive = false,
     resolve = lookupHost,
   } = options;
+  assertTransport(transport, "tcp");
   const hostname = dialable(assertHostname(rawHostname, "options.hostname"));
   if (rawPort === undefined) {
     throw new TypeError(
