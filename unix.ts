@@ -75,7 +75,7 @@
  * @module
  */
 
-import { abortable, deadline, delay } from "./_async.ts";
+import { abortable, deadline, delay, untilClosed } from "./_async.ts";
 import { annotate } from "./_errors.ts";
 import { SERVE_OPTION_NAMES } from "./_lifecycle.ts";
 import {
@@ -230,18 +230,8 @@ class SocketFileListener
     this.#listener.unref();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterableIterator<Deno.UnixConn> {
-    while (true) {
-      try {
-        yield await this.accept();
-      } catch (error) {
-        if (
-          error instanceof Deno.errors.BadResource ||
-          error instanceof Deno.errors.Interrupted
-        ) return;
-        throw error;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<Deno.UnixConn> {
+    return untilClosed(() => this.accept());
   }
 
   [Symbol.dispose](): void {

@@ -2,6 +2,7 @@
 // socket, the client pinned to one server, and how each binds its file. They
 // have the shapes of the UDP sockets (`UdpSocket`, `ConnectedUdpSocket`).
 
+import { untilClosed } from "./_async.ts";
 import { annotate, requireUnstableNet } from "./_errors.ts";
 import { DEFAULT_MAX_DATAGRAM_SIZE } from "./_lifecycle.ts";
 import {
@@ -245,18 +246,8 @@ export class UnixDatagramSocket
    *
    * @returns An iterator over the datagrams.
    */
-  async *[Symbol.asyncIterator](): AsyncIterableIterator<UnixDatagram> {
-    while (!this.#closed) {
-      try {
-        yield await this.receive();
-      } catch (error) {
-        if (
-          error instanceof Deno.errors.BadResource ||
-          error instanceof Deno.errors.Interrupted
-        ) return;
-        throw error;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<UnixDatagram> {
+    return untilClosed(() => this.receive());
   }
 
   /** Closes the socket and removes its file if it is still the one this socket created. Closing twice is harmless. */

@@ -1,13 +1,6 @@
-import {
-  assert,
-  assertEquals,
-  assertFalse,
-  assertRejects,
-  assertStringIncludes,
-} from "@std/assert";
+import { assert, assertEquals, assertFalse, assertRejects } from "@std/assert";
 import {
   ConnectedUnixDatagramSocket,
-  connectUnix,
   connectUnixDatagram,
   listenUnixDatagram,
   UnixDatagramSocket,
