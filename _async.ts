@@ -99,3 +99,23 @@ export function isPromiseLike<T>(
 export function abortReason(message: string): DOMException {
   return new DOMException(message, "AbortError");
 }
+
+/**
+ * Yields what `next()` gives until it fails because its resource was closed
+ * (`BadResource`, `Interrupted`): the end of an accept or receive loop.
+ */
+export async function* untilClosed<T>(
+  next: () => Promise<T>,
+): AsyncIterableIterator<T> {
+  while (true) {
+    try {
+      yield await next();
+    } catch (error) {
+      if (
+        error instanceof Deno.errors.BadResource ||
+        error instanceof Deno.errors.Interrupted
+      ) return;
+      throw error;
+    }
+  }
+}

@@ -31,6 +31,11 @@ export interface Operation {
   address: string;
   /** The port, when there is one: it decides the privileged-port hint. */
   port?: number;
+  /**
+   * The directory the operation creates a file in (a Unix socket's, or a
+   * private directory's parent): a `NotFound` then means it is missing.
+   */
+  directory?: string;
 }
 
 /** Ports below this need privilege to bind (Linux `ip_unprivileged_port_start`). */
@@ -47,7 +52,20 @@ export function permissionFlag(error: Error): string | undefined {
   return target === "" ? `--allow-${kind}` : `--allow-${kind}=${target}`;
 }
 
-function explain(error: Error, { network, port }: Operation): string {
+function explain(
+  error: Error,
+  { network, port, directory }: Operation,
+): string {
+  const unix = network === "unix" || network === "unixpacket";
+  if (error instanceof Deno.errors.NotFound && directory !== undefined) {
+    return `the directory ${directory} does not exist; create it first (mkdir -p ${directory})`;
+  }
+  if (error instanceof Deno.errors.NotFound && unix) {
+    return "no socket file at this path; start the server first, or check the path";
+  }
+  if (error instanceof Deno.errors.ConnectionRefused && unix) {
+    return "connection refused; no server is bound to this socket file (a crashed server may have left it), or it is not a socket";
+  }
   if (error instanceof Deno.errors.NotCapable) {
     const flag = permissionFlag(error);
     return flag === undefined
@@ -55,7 +73,7 @@ function explain(error: Error, { network, port }: Operation): string {
       : `permission denied; run again with ${flag}`;
   }
   if (error instanceof Deno.errors.AddrInUse) {
-    return network === "unix" || network === "unixpacket"
+    return unix
       ? "the socket file is in use; stop the server that owns it or choose another path"
       : `port ${port} is already in use; stop the process that holds it or choose another port (0 picks a free one)`;
   }

@@ -335,29 +335,36 @@ function removeQuietly(path: string): void {
   }
 }
 
-/** A stream listener bound at its final path, with the identity of its file. */
-export interface PlacedListener {
-  /** The listener; its own idea of its path is the private one. */
-  listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+/** A socket bound at its final path, with the identity of its file. */
+export interface PlacedSocket<T> {
+  /** The socket; its own idea of its path is the private one. */
+  socket: T;
   /** The socket file now at the final path. */
   identity: FileIdentity;
 }
 
 /**
- * Binds a stream socket in a private directory (mode 0700) next to `path`,
- * sets its mode there, then hard-links it to `path` and removes the private
- * name and directory. Nobody can reach the socket before its mode is set (the
- * directory keeps them out), `link(2)` fails rather than replace a file that
- * appeared at `path` meanwhile, and since the listener was bound to the
- * private name, Deno's unlink-on-close hits that name and never `path`.
+ * Binds a socket (with `bind`, given the private path) in a private
+ * directory (mode 0700) next to `path`, sets its mode there, then hard-links
+ * it to `path` and removes the private name and directory. Nobody can reach
+ * the socket before its mode is set (the directory keeps them out),
+ * `link(2)` fails rather than replace a file that appeared at `path`
+ * meanwhile, and since the socket was bound to the private name, Deno's
+ * unlink-on-close of a stream listener hits that name and never `path`.
  */
-export async function listenPrivately(
+export async function bindPrivately<T extends { close(): void }>(
   path: string,
   mode: number | undefined,
   removeStale: boolean,
   context: SocketFileContext,
-): Promise<PlacedListener> {
+  bind: (privatePath: string) => T,
+): Promise<PlacedSocket<T>> {
   const { dir: privateDir, socket: privatePath } = privatePathsOf(path);
+  const operation = {
+    ...context,
+    address: path,
+    directory: directoryOf(path),
+  };
   try {
     await makePrivateDirectory(
       { dir: privateDir, socket: privatePath },
@@ -369,28 +376,137 @@ export async function listenPrivately(
       error instanceof Deno.errors.AddrInUse ||
       error instanceof Deno.errors.AlreadyExists
     ) throw error;
-    throw annotate(error, { ...context, address: path });
+    throw annotate(error, operation);
   }
-  let listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr> | undefined;
+  let socket: T | undefined;
   try {
-    listener = Deno.listen({ transport: "unix", path: privatePath });
+    socket = bind(privatePath);
     if (mode !== undefined) Deno.chmodSync(privatePath, mode);
     // Identify the file while it is in the private directory, where no one
     // else can swap it.
     const identity = identityAt(privatePath);
     Deno.linkSync(privatePath, path);
-    return { listener, identity };
+    return { socket, identity };
   } catch (error) {
-    listener?.close();
+    socket?.close();
     if (error instanceof Deno.errors.AlreadyExists) {
       throw new Deno.errors.AddrInUse(
         `${context.op} ${context.network} ${path}: another file appeared at this path while the server started; stop the process that created it or choose another path`,
         { cause: error },
       );
     }
-    throw annotate(error, { ...context, address: path });
+    throw annotate(error, operation);
   } finally {
     removeQuietly(privatePath);
     removeQuietly(privateDir);
+  }
+}
+
+/** The widest permission bits a socket file can have. */
+const MAX_MODE = 0o777;
+
+/** Throws unless `mode` is undefined or permission bits from 0o000 to 0o777. */
+export function assertMode(mode: unknown): void {
+  if (mode === undefined) return;
+  if (typeof mode !== "number") {
+    throw new TypeError(
+      `options.mode must be a number of permission bits such as 0o600, got ${
+        show(mode)
+      }`,
+    );
+  }
+  if (!Number.isInteger(mode) || mode < 0 || mode > MAX_MODE) {
+    throw new RangeError(
+      `options.mode must be permission bits from 0o000 to 0o777 such as 0o600, got ${
+        Number.isInteger(mode) ? `0o${mode.toString(8)}` : mode
+      }`,
+    );
+  }
+}
+
+/** Throws unless `options` is an object (a socket path is required). */
+export function assertPathOptions(options: unknown, name: string): void {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `${name} must be an object with a path, such as { path: "/tmp/app.sock" }, got ${
+        show(options)
+      }`,
+    );
+  }
+}
+
+/**
+ * Throws a RangeError if the private bind path of `path` (`DIR/.NAME/s`,
+ * 3 bytes longer) does not fit `sun_path`.
+ */
+export function assertPrivatePathFits(path: string, what: string): void {
+  const { socket } = privatePathsOf(path);
+  const privateBytes = encoder.encode(socket).length;
+  if (privateBytes > MAX_SOCKET_PATH_BYTES) {
+    throw new RangeError(
+      `options.path is too long for ${what}: it binds at ${socket} first (${privateBytes} bytes), and a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES} bytes (sun_path); choose a path of at most ${
+        MAX_SOCKET_PATH_BYTES - (privateBytes - encoder.encode(path).length)
+      } bytes`,
+    );
+  }
+}
+
+/**
+ * The permissions to bind at `path` through its private directory: read and
+ * write on both, and `unix:` grants for the path and the private bind path.
+ */
+export function privateBindPermissions(path: string): PathPermission[] {
+  const { dir, socket } = privatePathsOf(path);
+  return [
+    { name: "read", path },
+    { name: "read", path: dir },
+    { name: "write", path },
+    { name: "write", path: dir },
+    { name: "net", path },
+    { name: "net", path: socket },
+  ];
+}
+
+/** Deno's name for the SOCK_DGRAM Unix transport. */
+export const DATAGRAM = "unixpacket" as const;
+
+/** The address of a sender bound to no path. */
+const UNBOUND: Deno.UnixAddr = Object.freeze({ transport: DATAGRAM, path: "" });
+
+/**
+ * The sender of a received datagram, with `path: ""` for one bound to no
+ * path (Deno gives `null` there, which the `Deno.UnixAddr` type does not allow).
+ */
+export function senderOf(from: Deno.Addr): Deno.UnixAddr {
+  const addr = from as Deno.UnixAddr;
+  return addr.path === null || addr.path === undefined ? UNBOUND : addr;
+}
+
+/**
+ * Binds a datagram socket at `path`, which must be free (or stale, and
+ * cleared). `address` is what the error messages name.
+ */
+export function bindDatagram(
+  path: string,
+  op: string,
+  address: string = path,
+): { socket: Deno.DatagramConn; identity: FileIdentity } {
+  const operation = {
+    op,
+    network: DATAGRAM,
+    address,
+    directory: directoryOf(path),
+  };
+  let socket: Deno.DatagramConn;
+  try {
+    socket = Deno.listenDatagram({ transport: DATAGRAM, path });
+  } catch (error) {
+    throw annotate(error, operation);
+  }
+  try {
+    return { socket, identity: identityAt(path) };
+  } catch (error) {
+    socket.close();
+    throw annotate(error, operation);
   }
 }

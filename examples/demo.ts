@@ -16,9 +16,15 @@ import { parseArgs } from "@std/cli";
 import { copy, lines, writeAll } from "@sockets/net/io";
 import { formatAddress } from "@sockets/net/resolve";
 import { spawnHandler } from "@sockets/net/spawn";
+import { formatAddress } from "@sockets/net/resolve";
 import { connectTcp, serveTcp } from "@sockets/net/tcp";
 import { connectUdp, requestUdp, serveUdp } from "@sockets/net/udp";
-import { connectUnix, listenUnixDatagram, serveUnix } from "@sockets/net/unix";
+import {
+  connectUnix,
+  listenUnixDatagram,
+  serveUnix,
+  serveUnixDatagram,
+} from "@sockets/net/unix";
 import { serveWorkers } from "@sockets/net/workers";
 
 /** Where the Unix sockets go: fixed, so that the permissions can name it. */
@@ -178,18 +184,24 @@ async function unixEcho(): Promise<void> {
 
 async function unixDatagram(): Promise<void> {
   console.log("Unix datagram server, answering the sender's path");
-  await using server = await listenUnixDatagram({
-    path: `${UNIX_DIR}/time.sock`,
-  });
-  row("bound to", server.addr.path);
+  await using server = await serveUnixDatagram(
+    { path: `${UNIX_DIR}/time.sock` },
+    (question, from) => {
+      row(
+        "server got",
+        `${JSON.stringify(decoder.decode(question))} from ${
+          formatAddress(from)
+        }`,
+      );
+      return encoder.encode(new Date().toISOString());
+    },
+  );
+  row("bound to", formatAddress(server.addr));
   await using client = await listenUnixDatagram({
     path: `${UNIX_DIR}/client.sock`,
   });
-  await client.send(encoder.encode("what time is it?"), server.addr.path);
-  const [question, from] = await server.receive();
-  row("server got", `${JSON.stringify(decoder.decode(question))} from ${from}`);
-  await server.send(encoder.encode(new Date().toISOString()), from!);
-  const [answer] = await client.receive();
+  await client.send(encoder.encode("what time is it?"), server.addr);
+  const { data: answer } = await client.receive();
   show("client got", decoder.decode(answer));
 }
 

@@ -14,7 +14,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { listenUnixDatagram } from "@sockets/net/unix";
+import { formatAddress } from "@sockets/net/resolve";
+import { serveUnixDatagram } from "@sockets/net/unix";
 
 /** A directory of its own, so that the permissions name it and nothing more. */
 const DEFAULT_PATH = "/tmp/sockets-net/datagram.sock";
@@ -54,30 +55,30 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   await makeDirectoryOf(flags.path);
-  const socket = await listenUnixDatagram({ path: flags.path });
-  const stop = () => socket.close();
+  const controller = new AbortController();
+  const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  let unanswerable = 0;
   try {
-    console.log(`listening on ${socket.addr.path}`);
-    let unanswerable = 0;
-    for await (const [data, from] of socket) {
-      if (from === null) {
-        unanswerable++;
-        continue;
-      }
-      try {
-        await socket.send(data, from);
-      } catch (error) {
-        // The sender may be gone already; the server serves on.
-        console.error(error instanceof Error ? error.message : error);
-      }
-    }
+    const server = await serveUnixDatagram({
+      path: flags.path,
+      signal: controller.signal,
+      onListen: (addr) => console.log(`listening on ${formatAddress(addr)}`),
+      // The sender may be gone already; the server serves on.
+      onError: (error) =>
+        console.error(error instanceof Error ? error.message : error),
+    }, (data, from) => {
+      if (from.path !== "") return data;
+      unanswerable++;
+    });
+    await server.finished;
     if (unanswerable > 0) {
       console.error(`dropped ${unanswerable} datagrams from unbound senders`);
     }
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
-    socket.close();
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

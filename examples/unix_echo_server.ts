@@ -16,6 +16,7 @@
 
 import { parseArgs } from "@std/cli";
 import { copy } from "@sockets/net/io";
+import { formatAddress } from "@sockets/net/resolve";
 import { serveUnix } from "@sockets/net/unix";
 
 /** A directory of its own, so that the permissions name it and nothing more. */
@@ -88,7 +89,7 @@ async function main(args: string[]): Promise<void> {
       onError: (error) =>
         console.error(error instanceof Error ? error.message : error),
     }, (conn) => copy(conn, conn));
-    console.log(`listening on ${server.addr.path}`);
+    console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

@@ -19,6 +19,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { spawnHandler } from "@sockets/net/spawn";
 import { serveUnix } from "@sockets/net/unix";
 
@@ -113,7 +114,7 @@ async function main(args: string[]): Promise<void> {
       onError: (error) =>
         console.error(error instanceof Error ? error.message : error),
     }, handler);
-    console.log(`listening on ${server.addr.path}`);
+    console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

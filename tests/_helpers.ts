@@ -239,3 +239,40 @@ export async function readUntil(
   })();
   return await within(reading, JSON.stringify(text), ms);
 }
+
+/** Leaves a stale socket file: a child process binds `path` and is killed with SIGKILL. */
+export async function crashServerAt(
+  path: string,
+  transport: "unix" | "unixpacket",
+): Promise<void> {
+  const bind = transport === "unix"
+    ? `Deno.listen({ transport: "unix", path: ${JSON.stringify(path)} })`
+    : `Deno.listenDatagram({ transport: "unixpacket", path: ${
+      JSON.stringify(path)
+    } })`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--unstable-net",
+      `${bind}; console.log("ready"); setTimeout(() => {}, ${DEADLINE_MS});`,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  child.kill("SIGKILL");
+  await child.status;
+  await reader.cancel();
+  if (decoder.decode(value).trim() !== "ready") {
+    throw new Error(`the server at ${path} did not start`);
+  }
+  if (!(await Deno.lstat(path)).isSocket) {
+    throw new Error(`the killed server left no socket file at ${path}`);
+  }
+}
+
+/** A path in `dir` that is exactly `bytes` bytes long (ASCII). */
+export function pathOfLength(bytes: number, dir: string): string {
+  return `${dir}/${"s".repeat(bytes - dir.length - 1)}`;
+}

@@ -13,12 +13,14 @@ import {
   serveUnix,
 } from "../unix.ts";
 import {
+  crashServerAt,
   DEADLINE_MS,
   echo,
   exchange,
   exists,
   isMissing,
   output,
+  pathOfLength,
   readLine,
   readUntil,
   tempDir,
@@ -34,38 +36,6 @@ const pythonMissing = await isMissing("python3");
 async function exchangeAt(path: string, text: string): Promise<string> {
   using conn = await connectUnix(path, { timeout: DEADLINE_MS });
   return await exchange(conn, text);
-}
-
-/** Leaves a stale socket file: a child process binds `path` and is killed with SIGKILL. */
-async function crashServerAt(
-  path: string,
-  transport: "unix" | "unixpacket",
-): Promise<void> {
-  const bind = transport === "unix"
-    ? `Deno.listen({ transport: "unix", path: ${JSON.stringify(path)} })`
-    : `Deno.listenDatagram({ transport: "unixpacket", path: ${
-      JSON.stringify(path)
-    } })`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
-      "--unstable-net",
-      `${bind}; console.log("ready"); setTimeout(() => {}, ${DEADLINE_MS});`,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const { value } = await reader.read();
-  child.kill("SIGKILL");
-  await child.status;
-  await reader.cancel();
-  assertEquals(decoder.decode(value).trim(), "ready");
-  assert((await Deno.lstat(path)).isSocket, "the killed server left its file");
-}
-
-function repeatTo(bytes: number, dir: string): string {
-  return `${dir}/${"s".repeat(bytes - dir.length - 1)}`;
 }
 
 Deno.test("serveUnix() echoes over a Unix stream socket at its path", async () => {
@@ -224,7 +194,7 @@ Deno.test("serveUnix() gives the socket file its mode before anyone can reach it
 
 Deno.test("serveUnix() rejects a path longer than sun_path before any system call", async () => {
   await using dir = await tempDir("unix_test_");
-  const path = repeatTo(108, dir.path);
+  const path = pathOfLength(108, dir.path);
   assertEquals(encoder.encode(path).length, 108);
   await assertRejects(
     () => serveUnix({ path }, echo),
@@ -258,24 +228,14 @@ Deno.test("serveUnix() rejects a path longer than sun_path before any system cal
 Deno.test("serveUnix() accepts a path whose private bind path fits sun_path", async () => {
   await using dir = await tempDir("unix_test_");
   // DIR/NAME binds first at DIR/.NAME/s: 3 bytes more.
-  const path = repeatTo(104, dir.path);
+  const path = pathOfLength(104, dir.path);
   await using server = await serveUnix({ path }, echo);
   assertEquals(await exchangeAt(server.addr.path, "104"), "104");
   await assertRejects(
-    () => serveUnix({ path: repeatTo(105, dir.path) }, echo),
+    () => serveUnix({ path: pathOfLength(105, dir.path) }, echo),
     RangeError,
     "(108 bytes), and a Unix socket path holds at most 107 bytes (sun_path); choose a path of at most 104 bytes",
   );
-});
-
-Deno.test("listenUnixDatagram() accepts a path of exactly 107 bytes", async () => {
-  await using dir = await tempDir("unix_test_");
-  const path = repeatTo(107, dir.path);
-  await using socket = await listenUnixDatagram({ path });
-  assertEquals(socket.addr.path, path);
-  await using client = await connectUnixDatagram(path);
-  await client.send(encoder.encode("107"));
-  assertEquals(decoder.decode((await socket.receive())[0]), "107");
 });
 
 Deno.test("serveUnix() clears a private directory left by a crashed start", async () => {
@@ -344,22 +304,6 @@ Deno.test({
       () => connectUnix("/run/app/app.sock"),
       Deno.errors.NotCapable,
       "connect unix /run/app/app.sock: permission denied; run again with --allow-read=/run/app/app.sock --allow-write=/run/app/app.sock --allow-net=unix:/run/app/app.sock",
-    );
-  },
-});
-
-Deno.test({
-  name: "listenUnixDatagram() names only the missing permission flag",
-  permissions: {
-    read: ["/run/app/dgram.sock"],
-    write: false,
-    net: ["unix:/run/app/dgram.sock"],
-  },
-  async fn() {
-    await assertRejects(
-      () => listenUnixDatagram({ path: "/run/app/dgram.sock" }),
-      Deno.errors.NotCapable,
-      "listen unixpacket /run/app/dgram.sock: permission denied; run again with --allow-write=/run/app/dgram.sock",
     );
   },
 });
@@ -542,164 +486,6 @@ Deno.test("connectUnix() names the server by the path it was given", async () =>
   assertEquals(conn.remoteAddr, { transport: "unix", path });
 });
 
-Deno.test("listenUnixDatagram() and connectUnixDatagram() exchange datagrams", async () => {
-  await using dir = await tempDir("unix_test_");
-  const path = dir.file("dgram.sock");
-  await using server = await listenUnixDatagram({ path });
-  assertEquals(server.addr.path, path);
-  await using client = await connectUnixDatagram(path);
-  assertEquals(client.remoteAddr, { transport: "unixpacket", path });
-  for (const text of ["one", "two", "three"]) {
-    await client.send(encoder.encode(text));
-    const [data, from] = await server.receive();
-    assertEquals(decoder.decode(data), text);
-    assertEquals(from, client.addr.path);
-    await server.send(encoder.encode(text.toUpperCase()), from!);
-    assertEquals(decoder.decode(await client.receive()), text.toUpperCase());
-  }
-  // The client's private directory is only the owner's.
-  const privateDir = client.addr.path.slice(
-    0,
-    client.addr.path.lastIndexOf("/"),
-  );
-  assertEquals((await Deno.stat(privateDir)).mode! & 0o777, 0o700);
-});
-
-Deno.test("connectUnixDatagram() with localPath binds there, replacing a stale file, and removes it on close", async () => {
-  await using dir = await tempDir("unix_test_");
-  await using server = await listenUnixDatagram({ path: dir.file("srv.sock") });
-  const localPath = dir.file("client.sock");
-  // A crashed client's socket file, which no one answers.
-  Deno.listenDatagram({ transport: "unixpacket", path: localPath }).close();
-  assert(await exists(localPath));
-  const client = await connectUnixDatagram(server.addr.path, { localPath });
-  assertEquals(client.addr.path, localPath);
-  await client.send(encoder.encode("bound"));
-  const [data, from] = await server.receive();
-  assertEquals([decoder.decode(data), from], ["bound", localPath]);
-  await server.send(encoder.encode("answer"), from!);
-  assertEquals(decoder.decode(await client.receive()), "answer");
-  client.close();
-  assertFalse(await exists(localPath));
-  await assertRejects(
-    () => connectUnixDatagram(server.addr.path, { localPath, dir: dir.path }),
-    TypeError,
-    "pass one of them",
-  );
-  await Deno.writeTextFile(localPath, "not a socket");
-  await assertRejects(
-    () => connectUnixDatagram(server.addr.path, { localPath }),
-    Deno.errors.AlreadyExists,
-    "left untouched",
-  );
-  assertEquals(await Deno.readTextFile(localPath), "not a socket");
-});
-
-Deno.test("listenUnixDatagram() keeps datagrams whole up to maxDatagramSize", async () => {
-  await using dir = await tempDir("unix_test_");
-  await using server = await listenUnixDatagram({ path: dir.file("big.sock") });
-  await using client = await connectUnixDatagram(server.addr.path);
-  const big = new Uint8Array(60_000).map((_, i) => i % 251);
-  await client.send(big);
-  const [data] = await server.receive();
-  assertEquals(data, big);
-  await using small = await listenUnixDatagram({
-    path: dir.file("small.sock"),
-    maxDatagramSize: 4,
-  });
-  await client.send(encoder.encode("abcdefgh"));
-  // Sent to the first server; the small one gets its own datagram.
-  await server.receive();
-  await server.send(encoder.encode("abcdefgh"), small.addr.path);
-  assertEquals(decoder.decode((await small.receive())[0]), "abcd");
-});
-
-Deno.test("listenUnixDatagram() iterates until closed and removes its file", async () => {
-  await using dir = await tempDir("unix_test_");
-  const path = dir.file("iter.sock");
-  const server = await listenUnixDatagram({ path });
-  const client = await connectUnixDatagram(path);
-  const clientPath = client.addr.path;
-  const clientDir = clientPath.slice(0, clientPath.lastIndexOf("/"));
-  for (const text of ["a", "b", "c"]) await client.send(encoder.encode(text));
-  const received: string[] = [];
-  for await (const [data] of server) {
-    received.push(decoder.decode(data));
-    if (received.length === 3) server.close();
-  }
-  assertEquals(received, ["a", "b", "c"]);
-  assertFalse(await exists(path));
-  server.close();
-  client.close();
-  client.close();
-  assertFalse(await exists(clientPath));
-  assertFalse(await exists(clientDir));
-});
-
-Deno.test("listenUnixDatagram() replaces a stale file and refuses a live or foreign one", async () => {
-  await using dir = await tempDir("unix_test_");
-  const path = dir.file("d.sock");
-  await crashServerAt(path, "unixpacket");
-  await using server = await listenUnixDatagram({ path });
-  await assertRejects(
-    () => listenUnixDatagram({ path }),
-    Deno.errors.AddrInUse,
-    `listen unixpacket ${path}: a live server owns this socket file`,
-  );
-  const file = dir.file("file.txt");
-  await Deno.writeTextFile(file, "keep");
-  await assertRejects(
-    () => listenUnixDatagram({ path: file }),
-    Deno.errors.AlreadyExists,
-    "the path is a regular file, not a socket",
-  );
-  assertEquals(await Deno.readTextFile(file), "keep");
-  assertEquals(server.addr.path, path);
-});
-
-Deno.test("listenUnixDatagram() on close leaves a newer socket at the same path", async () => {
-  await using dir = await tempDir("unix_test_");
-  const path = dir.file("d.sock");
-  const older = await listenUnixDatagram({ path });
-  await Deno.remove(path);
-  await using _newer = await listenUnixDatagram({ path });
-  const inode = (await Deno.lstat(path)).ino;
-  older.close();
-  assertEquals((await Deno.lstat(path)).ino, inode);
-});
-
-Deno.test("UnixDatagramSocket.send() explains a missing receiver", async () => {
-  await using dir = await tempDir("unix_test_");
-  await using server = await listenUnixDatagram({ path: dir.file("s.sock") });
-  const missing = dir.file("missing.sock");
-  await assertRejects(
-    () => server.send(encoder.encode("x"), missing),
-    Deno.errors.NotFound,
-    `send unixpacket ${missing}: no socket file at this path`,
-  );
-});
-
-Deno.test("listenUnixDatagram() names --unstable-net when the API is missing", async () => {
-  const module = new URL("../unix.ts", import.meta.url).href;
-  const script = `
-    import { listenUnixDatagram } from ${JSON.stringify(module)};
-    try {
-      await listenUnixDatagram({ path: "/tmp/x.sock" });
-    } catch (error) {
-      console.log(error.name + ": " + error.message);
-    }
-  `;
-  const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-prompt", script],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  assertEquals(
-    decoder.decode(stdout).trim(),
-    "NotSupported: listen unixpacket /tmp/x.sock: Unix datagram sockets need Deno's unstable net API; run again with --unstable-net",
-  );
-});
-
 // Peers no one here wrote.
 
 /** Python's AF_UNIX stream client: sends argv[2], half-closes, prints the reply. */
@@ -717,25 +503,6 @@ while True:
         break
     chunks.append(chunk)
 sys.stdout.write(b"".join(chunks).decode())
-`;
-
-/** Python's AF_UNIX datagram client, bound at argv[2]: sends argv[3], prints the reply. */
-const PYTHON_DATAGRAM_CLIENT = `
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.settimeout(10)
-s.bind(sys.argv[2])
-s.sendto(sys.argv[3].encode(), sys.argv[1])
-data, sender = s.recvfrom(65536)
-s.close()
-sys.stdout.write(data.decode() + "\\n" + sender)
-`;
-
-/** Python's unbound AF_UNIX datagram sender. */
-const PYTHON_UNBOUND_SENDER = `
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.sendto(sys.argv[2].encode(), sys.argv[1])
 `;
 
 Deno.test({
@@ -806,40 +573,6 @@ conn.close()
   },
 });
 
-Deno.test({
-  name:
-    "listenUnixDatagram() answers Python bound and unbound datagram senders",
-  ignore: pythonMissing,
-  async fn() {
-    await using dir = await tempDir("unix_test_");
-    const path = dir.file("pydgram.sock");
-    await using server = await listenUnixDatagram({ path });
-    const clientPath = dir.file("pyclient.sock");
-    const replying = (async () => {
-      const [data, from] = await server.receive();
-      assertEquals(from, clientPath);
-      await server.send(
-        encoder.encode(decoder.decode(data).toUpperCase()),
-        from!,
-      );
-    })();
-    const printed = await output("python3", [
-      "-c",
-      PYTHON_DATAGRAM_CLIENT,
-      path,
-      clientPath,
-      "datagram",
-    ]);
-    await replying;
-    assertEquals(printed, `DATAGRAM\n${path}`);
-
-    await output("python3", ["-c", PYTHON_UNBOUND_SENDER, path, "anonymous"]);
-    const [data, from] = await server.receive();
-    assertEquals(decoder.decode(data), "anonymous");
-    assertEquals(from, null);
-  },
-});
-
 const socatMissing = await isMissing("socat");
 
 Deno.test({
@@ -863,22 +596,89 @@ Deno.test({
   },
 });
 
+Deno.test("serveUnix() names a missing directory and says to create it", async () => {
+  await using dir = await tempDir("unix_test_");
+  const missing = dir.file("run/app");
+  const path = `${missing}/echo.sock`;
+  const error = await assertRejects(
+    () => serveUnix({ path }, echo),
+    Deno.errors.NotFound,
+    `listen unix ${path}: the directory ${missing} does not exist; create it first (mkdir -p ${missing})`,
+  );
+  assertFalse(error.message.includes(".echo.sock"), error.message);
+});
+
+Deno.test("serveUnix() and connectUnix() reject unknown option names", async () => {
+  await using dir = await tempDir("unix_test_");
+  const path = dir.file("o.sock");
+  await assertRejects(
+    // @ts-expect-error: a misspelled option
+    () => serveUnix({ path, idleTimout: 5 }, echo),
+    TypeError,
+    "options.idleTimout is not an option; did you mean options.idleTimeout?",
+  );
+  assertFalse(await exists(path));
+  await assertRejects(
+    // @ts-expect-error: a misspelled option
+    () => connectUnix(path, { timout: 5 }),
+    TypeError,
+    "options.timout is not an option; did you mean options.timeout?",
+  );
+});
+
+/** A Python server whose backlog (0) is full after one connect and that never accepts, until stdin closes. */
+const PYTHON_FULL_BACKLOG = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(0)
+print("ready", flush=True)
+sys.stdin.read()
+`;
+
 Deno.test({
-  name: "listenUnixDatagram() receives from socat UNIX-SENDTO",
-  ignore: socatMissing,
+  name:
+    "connectUnix() waits while the backlog is full, until its timeout or signal ends the call",
+  ignore: pythonMissing,
   async fn() {
     await using dir = await tempDir("unix_test_");
-    const path = dir.file("socat-dgram.sock");
-    await using server = await listenUnixDatagram({ path });
-    const child = new Deno.Command("socat", {
-      args: ["-u", "-", `UNIX-SENDTO:${path}`],
+    const path = dir.file("full.sock");
+    const server = new Deno.Command("python3", {
+      args: ["-c", PYTHON_FULL_BACKLOG, path],
       stdin: "piped",
+      stdout: "piped",
     }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(encoder.encode("socat datagram"));
-    await writer.close();
-    assert((await child.status).success);
-    const [data] = await server.receive();
-    assertEquals(decoder.decode(data), "socat datagram");
+    const reader = server.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    try {
+      await readUntil(reader, "ready\n");
+      // Fill the backlog: one pending connection, maybe two.
+      const pending: Deno.Conn[] = [];
+      try {
+        for (let i = 0; i < 4; i++) {
+          pending.push(await Deno.connect({ transport: "unix", path }));
+        }
+      } catch (error) {
+        assert(error instanceof Deno.errors.WouldBlock, String(error));
+      }
+      assert(pending.length < 4, "the backlog never filled");
+      await assertRejects(
+        () => connectUnix(path, { timeout: 50 }),
+        Deno.errors.TimedOut,
+        `connect unix ${path}: no connection within 50 ms: the server's backlog stayed full`,
+      );
+      const controller = new AbortController();
+      const reason = new Error("given up");
+      setTimeout(() => controller.abort(reason), 50);
+      const error = await assertRejects(() =>
+        connectUnix(path, { timeout: Infinity, signal: controller.signal })
+      );
+      assertEquals(error, reason);
+      for (const conn of pending) conn.close();
+    } finally {
+      await server.stdin.close();
+      await reader.cancel();
+      await server.status;
+    }
   },
 });
