@@ -59,12 +59,12 @@ export type {
 /** Options of {@linkcode serveTcp}: where to listen, plus every option of the engine. */
 export interface ServeTcpOptions extends ServeOptions {
   /**
-   * The transport, `"tcp"`, as in a `Deno.NetAddr`: an address can be spread
-   * into the options.
+   * The transport, as in a `Deno.NetAddr`, so that an address can be spread
+   * into the options; anything but `"tcp"` is refused.
    *
    * @default {"tcp"}
    */
-  transport?: "tcp";
+  transport?: Deno.NetAddr["transport"];
   /**
    * The address to listen on: an IP address of this machine, a host name, or
    * `0.0.0.0` / `::` for every address.
@@ -126,12 +126,13 @@ export type Resolver = (
 /** Options of {@linkcode connectTcp}. */
 export interface ConnectTcpOptions {
   /**
-   * The transport, `"tcp"`, as in a `Deno.NetAddr`, so that an address such
-   * as `server.addr` can be passed as the options.
+   * The transport, as in a `Deno.NetAddr`, so that an address such as
+   * `server.addr` can be passed as the options; anything but `"tcp"` is
+   * refused.
    *
    * @default {"tcp"}
    */
-  transport?: "tcp";
+  transport?: Deno.NetAddr["transport"];
   /**
    * The host to connect to: a name or an IP address. A wildcard address
    * (`0.0.0.0`, `::`) means this host, as in Go, so a server's own `addr`

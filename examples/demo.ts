@@ -16,7 +16,6 @@ import { parseArgs } from "@std/cli";
 import { copy, lines, writeAll } from "@sockets/net/io";
 import { formatAddress } from "@sockets/net/resolve";
 import { spawnHandler } from "@sockets/net/spawn";
-import { formatAddress } from "@sockets/net/resolve";
 import { connectTcp, serveTcp } from "@sockets/net/tcp";
 import { connectUdp, requestUdp, serveUdp } from "@sockets/net/udp";
 import {
