@@ -565,7 +565,7 @@ Deno.test("serveTcp() with reusePort but without --unstable-net throws NotSuppor
     }
   `;
   const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-prompt", script],
+    args: ["eval", script],
     stdout: "piped",
     stderr: "null",
   }).output();

@@ -192,7 +192,7 @@ Deno.test("listenUnixDatagram() names --unstable-net when the API is missing", a
     }
   `;
   const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-prompt", script],
+    args: ["eval", script],
     stdout: "piped",
     stderr: "null",
   }).output();

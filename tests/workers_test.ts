@@ -426,7 +426,7 @@ Deno.test("serveWorkers() without --unstable-net throws NotSupported naming the 
     }
   `;
   const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-prompt", script],
+    args: ["eval", script],
     stdout: "piped",
     stderr: "null",
   }).output();
