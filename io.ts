@@ -46,6 +46,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 import { AdaptiveBuffer, MAX_BUFFER_SIZE } from "./_buffer.ts";
 import { assertCount, assertOptions, assertSignal, show } from "./_validate.ts";
 

@@ -45,6 +45,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 export * from "./io.ts";
 export * from "./resolve.ts";
 export * from "./server.ts";

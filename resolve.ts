@@ -21,6 +21,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 // `node:dns` because its `lookup()` is `getaddrinfo()`: Deno.resolveDns()
 // only queries DNS servers (no /etc/hosts, no system address order), and
 // Deno.connect() resolves internally but tries only the first address, while

@@ -42,6 +42,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 import { abortReason } from "./_async.ts";
 import {
   assertServerOptions,

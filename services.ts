@@ -19,6 +19,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 import {
   MAX_PORT,
   parseServices,

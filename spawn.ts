@@ -41,6 +41,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 import { copy, lines, type Reader, type Writer } from "./io.ts";
 import { explainSpawn } from "./_errors.ts";
 import { assertKnownOptions, assertOptions, show } from "./_validate.ts";

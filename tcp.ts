@@ -24,6 +24,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 import { dialable, interleaveFamilies, joinHostPort } from "./_address.ts";
 import { abortable, deadline, delay } from "./_async.ts";
 import { annotate, requireUnstableNet } from "./_errors.ts";

@@ -75,6 +75,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 import { abortable, deadline, delay, untilClosed } from "./_async.ts";
 import { annotate } from "./_errors.ts";
 import { SERVE_OPTION_NAMES } from "./_lifecycle.ts";

@@ -57,6 +57,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 import { abortable } from "./_async.ts";
 import { requireUnstableNet } from "./_errors.ts";
 import {
