@@ -100,7 +100,7 @@ for (const [what, options] of badOptions) {
 Deno.test("every server names the closest option to a misspelled one", async () => {
   for (const start of Object.values(servers)) {
     await assertRejects(
-      () => start({ onListn: () => {} }, "/nonexistent"),
+      async () => await start({ onListn: () => {} }, "/nonexistent"),
       TypeError,
       "did you mean options.onListen?",
     );
@@ -111,12 +111,12 @@ Deno.test("every server with an already aborted signal stops without calling onL
   for (const [name, start] of Object.entries(servers)) {
     await using dir = await tempDir("lifecycle-");
     let listened = false;
-    const started = start({
-      signal: AbortSignal.abort(),
-      onListen: () => listened = true,
-    }, dir.path);
     // The pool rejects with the signal's reason; the others stop at once.
-    const server = await started.catch(() => undefined);
+    const server = await (async () =>
+      await start({
+        signal: AbortSignal.abort(),
+        onListen: () => listened = true,
+      }, dir.path))().catch(() => undefined);
     if (server !== undefined) {
       await within(server.finished, `${name} to finish`);
     }
