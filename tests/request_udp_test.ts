@@ -14,7 +14,7 @@ import {
   serveUdp,
 } from "../udp.ts";
 import { isMissing, waitFor, within } from "./_helpers.ts";
-import { bytes, silentPeer, text } from "./_udp.ts";
+import { bytes, echoServer, silentPeer, text } from "./_udp.ts";
 
 Deno.test("requestUdp() retries when the server drops the first requests", async () => {
   let requests = 0;
@@ -239,3 +239,44 @@ for (const hostname of ["127.0.0.1", "::1"]) {
     },
   });
 }
+
+Deno.test("requestUdp() timeout bounds every attempt together and lists the attempts made", async () => {
+  await using peer = silentPeer();
+  // Waits of 100 ms then 200 ms: the 250 ms deadline falls in the second.
+  const error = await assertRejects(
+    () =>
+      requestUdp(bytes("anyone?"), peer.addr, {
+        attemptTimeout: 100,
+        timeout: 250,
+      }),
+    Deno.errors.TimedOut,
+  );
+  assertStringIncludes(error.message, "after 2 attempts");
+  assertStringIncludes(error.message, "attempt 1: no answer in 100 ms");
+  assertStringIncludes(
+    error.message,
+    "attempt 2: no answer before the timeout",
+  );
+  assertEquals(error.message.includes("attempt 3"), false);
+  assertEquals(peer.received, 2);
+});
+
+Deno.test("requestUdp() to a server listening on 0.0.0.0 reaches it through loopback", async () => {
+  await using server = serveUdp({ port: 0 }, (data) => data);
+  assertEquals(server.addr.hostname, "0.0.0.0");
+  const reply = await requestUdp(bytes("wildcard"), server.addr, {
+    attemptTimeout: 200,
+    retries: 2,
+  });
+  assertEquals(text(reply), "wildcard");
+});
+
+Deno.test("requestUdp() uses defaultPort for an unknown service name", async () => {
+  await using server = echoServer();
+  const reply = await requestUdp(
+    bytes("by name"),
+    { hostname: "127.0.0.1", port: "no-such-udp-service" },
+    { defaultPort: server.addr.port, attemptTimeout: 500 },
+  );
+  assertEquals(text(reply), "by name");
+});

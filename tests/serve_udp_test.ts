@@ -1,4 +1,5 @@
 import {
+  assert,
   assertEquals,
   assertInstanceOf,
   assertStringIncludes,
@@ -11,6 +12,7 @@ import {
   MAX_UDP_PAYLOAD_IPV4,
   requestUdp,
   serveUdp,
+  type ServeUdpOptions,
 } from "../udp.ts";
 import { isMissing, waitFor, within } from "./_helpers.ts";
 import { bytes, echoServer, heldEcho, text } from "./_udp.ts";
@@ -328,4 +330,50 @@ Deno.test({
     await child.status;
     assertEquals(received, ["hello from socat\n"]);
   },
+});
+
+Deno.test("serveUdp() accepts shutdownTimeout: Infinity and waits for the handler", async () => {
+  await using held = await heldEcho({ shutdownTimeout: Infinity });
+  await held.client.send(bytes("slow"));
+  await within(held.entered, "the handler to start");
+  const stopped = held.server.shutdown();
+  held.release();
+  await within(stopped, "the shutdown");
+  // The handler was waited for: its reply went out before the socket closed.
+  assertEquals(text(await within(held.client.receive(), "the reply")), "slow");
+});
+
+Deno.test("serveUdp() takes defaultPort and rejects unknown options", async () => {
+  await using server = serveUdp(
+    { hostname: "127.0.0.1", port: "no-such-udp-service", defaultPort: 0 },
+    (data) => data,
+  );
+  assert(server.addr.port > 0);
+  assertThrows(
+    () =>
+      serveUdp(
+        { port: 0, maxConcurency: 2 } as ServeUdpOptions,
+        () => {},
+      ),
+    TypeError,
+    "did you mean options.maxConcurrency?",
+  );
+  assertThrows(
+    () => serveUdp({ port: 0, reuseAdress: true } as ServeUdpOptions, () => {}),
+    TypeError,
+    "did you mean options.reuseAddress?",
+  );
+});
+
+Deno.test("serveUdp() gives handlers a context", async () => {
+  let signal: AbortSignal | undefined;
+  await using server = serveUdp(
+    { hostname: "127.0.0.1", port: 0 },
+    (data, _from, context) => {
+      signal = context.signal;
+      return data;
+    },
+  );
+  await requestUdp(bytes("x"), server.addr, { attemptTimeout: 500 });
+  assert(signal instanceof AbortSignal);
 });

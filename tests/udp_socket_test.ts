@@ -8,8 +8,10 @@ import {
 } from "@std/assert";
 import {
   listenUdp,
+  type ListenUdpOptions,
   MAX_UDP_PAYLOAD_IPV4,
   MAX_UDP_PAYLOAD_IPV6,
+  type UdpSocket,
 } from "../udp.ts";
 import { tempDir, within } from "./_helpers.ts";
 import { bytes, text } from "./_udp.ts";
@@ -354,4 +356,45 @@ socket.close();`,
     stdout,
     "NotCapable: send udp 127.0.0.3:5353: permission denied; run again with --allow-net=127.0.0.3:5353",
   );
+});
+
+Deno.test("UdpSocket.send() to a wildcard address goes to this host's loopback, and counts bytes", async () => {
+  // Only 127.0.0.1 may be sent to: a send to 0.0.0.0 itself would be denied.
+  const { stdout, stderr } = await runScript(
+    `import { listenUdp } from "${udpModule}";
+using receiver = listenUdp({ port: 0 });
+using sender = listenUdp({ hostname: "127.0.0.1", port: 0 });
+const sent = await sender.send(new TextEncoder().encode("hello"), receiver.addr);
+const { data, from } = await receiver.receive();
+console.log(receiver.addr.hostname, sent, new TextDecoder().decode(data), from.port === sender.addr.port);`,
+    ["--unstable-net", "--allow-net=127.0.0.1,0.0.0.0:0"],
+  );
+  assertEquals(stderr, "");
+  assertEquals(stdout, "0.0.0.0 5 hello true\n");
+});
+
+Deno.test("listenUdp() takes defaultPort and rejects unknown options", () => {
+  using socket = listenUdp({
+    hostname: "127.0.0.1",
+    port: "no-such-udp-service",
+    defaultPort: 0,
+  });
+  assert(socket.addr.port > 0);
+  assertThrows(
+    () => listenUdp({ hostname: "127.0.0.1", prot: 0 } as ListenUdpOptions),
+    TypeError,
+    "did you mean options.port?",
+  );
+});
+
+Deno.test("UdpSocket closes with await using after its receives settle", async () => {
+  let socket: UdpSocket;
+  let receiving: Promise<unknown>;
+  {
+    await using bound = listenUdp({ hostname: "127.0.0.1", port: 0 });
+    socket = bound;
+    receiving = bound.receive().catch((error) => error);
+  }
+  assertEquals(socket.closed, true);
+  assert((await receiving) instanceof Deno.errors.BadResource);
 });
