@@ -29,9 +29,8 @@ import {
   assertHostname,
   assertKnownOptions,
   assertMilliseconds,
-  assertOptions,
+  assertRequiredOptions,
   assertSignal,
-  show,
 } from "./_validate.ts";
 import { resolvePort } from "./services.ts";
 import { UdpSocket } from "./udp_socket.ts";
@@ -324,12 +323,7 @@ export class ConnectedUdpSocket
 export async function connectUdp(
   options: ConnectUdpOptions,
 ): Promise<ConnectedUdpSocket> {
-  assertOptions(options);
-  if (options === undefined) {
-    throw new TypeError(
-      'options must be an object such as { hostname: "127.0.0.1", port: 53 }, got undefined',
-    );
-  }
+  assertRequiredOptions(options, '{ hostname: "127.0.0.1", port: 53 }');
   assertKnownOptions(options, CONNECT_UDP_OPTION_NAMES);
   const {
     hostname = DEFAULT_CONNECT_HOSTNAME,
@@ -378,7 +372,7 @@ export async function connectUdp(
     socket.close();
     throw new RangeError(
       `options.localHostname ${
-        show(localHostname)
+        JSON.stringify(localHostname)
       } is not of the peer's family (IPv${family}); bind an IPv${family} address`,
     );
   }

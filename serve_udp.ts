@@ -26,7 +26,7 @@ import {
   familyOf,
   LISTEN_UDP_OPTION_NAMES,
 } from "./_udp.ts";
-import { assertFunction, assertOptions } from "./_validate.ts";
+import { assertFunction, assertRequiredOptions } from "./_validate.ts";
 import {
   type DatagramHandler,
   DatagramServer,
@@ -122,12 +122,7 @@ export function serveUdp(
   options: ServeUdpOptions,
   handler: DatagramHandler<Deno.NetAddr>,
 ): DatagramServer<Deno.NetAddr> {
-  assertOptions(options);
-  if (options === undefined) {
-    throw new TypeError(
-      "options must be an object such as { port: 5353 }, got undefined",
-    );
-  }
+  assertRequiredOptions(options, "{ port: 5353 }");
   const {
     hostname,
     port,
