@@ -214,3 +214,18 @@ export function assertTransport(
     );
   }
 }
+
+/**
+ * Throws a TypeError unless `value` is an options object, for functions whose
+ * options are required; `example` shows one, such as `{ port: 8080 }`.
+ */
+export function assertRequiredOptions(
+  value: unknown,
+  example: string,
+): asserts value is object {
+  if (value === null || typeof value !== "object") {
+    throw new TypeError(
+      `options must be an object such as ${example}, got ${show(value)}`,
+    );
+  }
+}

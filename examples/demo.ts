@@ -135,11 +135,8 @@ async function udpEcho(): Promise<void> {
     { hostname: "127.0.0.1", port: 0 },
     (data) => data,
   );
-  row("listening on", `127.0.0.1:${server.addr.port}`);
-  await using client = await connectUdp({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-  });
+  row("listening on", formatAddress(server.addr));
+  await using client = await connectUdp(server.addr);
   for (const message of ["one datagram", "another"]) {
     await client.send(encoder.encode(message));
     show("echo", decoder.decode(await client.receive()));
@@ -153,12 +150,12 @@ async function udpRetries(): Promise<void> {
     { hostname: "127.0.0.1", port: 0 },
     (data) => ++seen <= 2 ? undefined : data,
   );
-  row("listening on", `127.0.0.1:${server.addr.port}`);
+  row("listening on", formatAddress(server.addr));
   const answer = await requestUdp(
     encoder.encode("are you there?"),
     server.addr,
     {
-      timeout: 100,
+      attemptTimeout: 100,
       retries: 4,
     },
   );

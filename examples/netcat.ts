@@ -205,7 +205,7 @@ function nextInput(): Promise<Uint8Array | null> {
  * connection.
  */
 async function sendInput(
-  send: (chunk: Uint8Array) => Promise<void>,
+  send: (chunk: Uint8Array) => Promise<unknown>,
   end: () => Promise<void>,
   stopped: Promise<void>,
 ): Promise<void> {

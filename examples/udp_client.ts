@@ -23,10 +23,10 @@ Sends MESSAGE as one datagram and prints the answer.
 
   --hostname HOST          server address or name (default 127.0.0.1)
   --port PORT              port number or service name (default ${DEFAULT_PORT})
-  --timeout MS             wait for the first answer (default 1000)
+  --attempt-timeout MS     wait for the first answer (default 1000)
   --retries N              sends after the first one (default 3)
   --backoff FACTOR         each wait is this many times longer (default 2)
-  --deadline MS            give up after this long, whatever attempts remain
+  --timeout MS             give up after this long, whatever attempts remain
   --help                   show this help`;
 
 function optionalNumber(
@@ -43,7 +43,14 @@ function optionalNumber(
 
 async function main(args: string[]): Promise<void> {
   const flags = parseArgs(args, {
-    string: ["hostname", "port", "timeout", "retries", "backoff", "deadline"],
+    string: [
+      "hostname",
+      "port",
+      "attempt-timeout",
+      "retries",
+      "backoff",
+      "timeout",
+    ],
     boolean: ["help"],
     default: { hostname: "127.0.0.1", port: String(DEFAULT_PORT) },
   });
@@ -52,32 +59,29 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   const message = flags._.join(" ");
-  const deadline = optionalNumber(flags.deadline, "deadline");
   const controller = new AbortController();
   const stop = () => controller.abort(new Error("interrupted"));
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
-    const signal = deadline === undefined
-      ? controller.signal
-      : AbortSignal.any([controller.signal, AbortSignal.timeout(deadline)]);
     const answer = await requestUdp(
       new TextEncoder().encode(message),
       { hostname: flags.hostname, port: flags.port },
       {
-        timeout: optionalNumber(flags.timeout, "timeout"),
+        attemptTimeout: optionalNumber(
+          flags["attempt-timeout"],
+          "attempt-timeout",
+        ),
         retries: optionalNumber(flags.retries, "retries"),
         backoff: optionalNumber(flags.backoff, "backoff"),
-        signal,
+        timeout: optionalNumber(flags.timeout, "timeout"),
+        signal: controller.signal,
       },
-    ).catch((error) => {
-      if (error instanceof DOMException && error.name === "TimeoutError") {
-        throw new Error(`no answer within the ${deadline} ms deadline`);
-      }
-      throw error;
-    });
+    );
     console.log(new TextDecoder().decode(answer));
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

@@ -10,6 +10,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { serveUdp } from "@sockets/net/udp";
 
 /** The echo service is port 7, which needs root: this one listens above 1024. */
@@ -49,6 +50,7 @@ async function main(args: string[]): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const server = serveUdp({
       hostname: flags.hostname,
@@ -61,15 +63,11 @@ async function main(args: string[]): Promise<void> {
       onError: (error) =>
         console.error(error instanceof Error ? error.message : error),
     }, (data) => data);
-    const { hostname, port } = server.addr;
-    console.log(
-      `listening on ${
-        hostname.includes(":") ? `[${hostname}]` : hostname
-      }:${port}`,
-    );
+    console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

@@ -18,6 +18,7 @@
  */
 
 import { parseArgs } from "@std/cli";
+import { formatAddress } from "@sockets/net/resolve";
 import { listenUdp } from "@sockets/net/udp";
 
 /** An administratively scoped group (RFC 2365): for private use, never routed to the internet. */
@@ -46,15 +47,17 @@ async function receive(
   await socket.joinMulticast(group, { interface: networkInterface });
   const stop = () => socket.close();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
-    console.log(`listening on ${group}:${socket.addr.port}`);
+    console.log(`listening on ${formatAddress(socket.addr)}`);
     for await (const { data, from } of socket) {
       console.log(
-        `${from.hostname}:${from.port}: ${new TextDecoder().decode(data)}`,
+        `${formatAddress(from)}: ${new TextDecoder().decode(data)}`,
       );
     }
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

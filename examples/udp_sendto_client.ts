@@ -14,6 +14,7 @@
 
 import { parseArgs } from "@std/cli";
 import { lines } from "@sockets/net/io";
+import { formatAddress } from "@sockets/net/resolve";
 import { listenUdp, type UdpDatagram } from "@sockets/net/udp";
 
 /** The port of `udp_echo_server.ts`. */
@@ -31,12 +32,6 @@ with its sender's address.
   --port PORT              port number or service name (default ${DEFAULT_PORT})
   --timeout MS             wait for each answer (default ${DEFAULT_TIMEOUT_MS})
   --help                   show this help`;
-
-function formatAddress({ hostname, port }: Deno.NetAddr): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
 
 async function main(args: string[]): Promise<void> {
   const flags = parseArgs(args, {

@@ -1064,9 +1064,9 @@ export async function badInputFixture(): Promise<BadInputFixture> {
       fix: "the socket is closed",
     },
     {
-      name: "requestUdp() timeout 0",
+      name: "requestUdp() attemptTimeout 0",
       call: () =>
-        udp.requestUdp(new Uint8Array(1), openUdp.addr, { timeout: 0 }),
+        udp.requestUdp(new Uint8Array(1), openUdp.addr, { attemptTimeout: 0 }),
       error: RangeError,
       fix: "must be more than 0 ms",
     },
@@ -1107,7 +1107,7 @@ export async function badInputFixture(): Promise<BadInputFixture> {
       name: "serveUdp() handler is a number",
       call: () => udp.serveUdp({ port: 0 }, any(42)),
       error: TypeError,
-      fix: "(data, from) => reply | undefined",
+      fix: "(data, from, context) => reply | undefined",
     },
     {
       name: "serveUdp() maxConcurrency 0",
@@ -1775,7 +1775,10 @@ export async function udpLoss(
   await using server = await startServer({ transport: "udp", drop, seed });
   const udpTarget = { hostname: "127.0.0.1", port: server.port };
   // A first request, so that whatever the runtime opens lazily is open.
-  await requestUdp(encoder.encode("warm-up"), udpTarget, { timeout, retries });
+  await requestUdp(encoder.encode("warm-up"), udpTarget, {
+    attemptTimeout: timeout,
+    retries,
+  });
   const warmUp = await server.stats();
   const before = await server.sockets();
 
@@ -1789,7 +1792,7 @@ export async function udpLoss(
     );
     try {
       const answer = await requestUdp(payload, udpTarget, {
-        timeout,
+        attemptTimeout: timeout,
         retries,
       });
       assert(equalBytes(answer, payload), `request ${i}: the exact answer`);
