@@ -71,6 +71,9 @@
  * @module
  */
 
+// First, so that an older Deno stops here with the version it needs.
+import "./_deno_version.ts";
+
 export * from "./udp_socket.ts";
 export * from "./connect_udp.ts";
 export * from "./serve_udp.ts";
