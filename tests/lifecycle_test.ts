@@ -88,7 +88,9 @@ for (const [what, options] of badOptions) {
     const messages = new Map<string, string>();
     for (const [name, start] of Object.entries(servers)) {
       const error = await failure(start, options);
-      messages.set(name, `${error.name}: ${error.message}`);
+      // Each server lists its own option names after the fix.
+      const message = error.message.replace(/ \(the options are .*\)$/, "");
+      messages.set(name, `${error.name}: ${message}`);
     }
     const [first] = messages.values();
     for (const [name, message] of messages) {
