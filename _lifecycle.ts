@@ -195,6 +195,7 @@ export class Lifecycle<A extends Deno.Addr, S> {
   readonly #shutdownTimeout: number;
   readonly #stopping = new AbortController();
   #stop: (() => void) | undefined;
+  #stopped: Promise<void> | undefined;
   #backoff = 0;
 
   /** @param options Validated by {@linkcode assertServerOptions}. */
@@ -229,6 +230,15 @@ export class Lifecycle<A extends Deno.Addr, S> {
       this.#stop = stop;
       this.#signal?.addEventListener("abort", stop, { once: true });
     }
+  }
+
+  /**
+   * Runs `stop` the first time the server is asked to shut down, and returns
+   * its promise every time.
+   */
+  shutdown(stop: () => Promise<void>): Promise<void> {
+    this.#stopped ??= stop();
+    return this.#stopped;
   }
 
   /** Marks the server as stopping: no more signal, pauses end. */

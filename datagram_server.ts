@@ -192,7 +192,6 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
   #stopping = false;
   #closed = false;
   #busy = 0;
-  #shutdown: Promise<void> | undefined;
 
   /**
    * Starts serving; use {@linkcode serveDatagrams}, which validates its
@@ -221,7 +220,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     const workers = options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     this.#receives = new ReceiveWindow(workers, this.#wakeReceivers);
     try {
-      this.#lifecycle.listen(this.#addr, this.#onAbort);
+      this.#lifecycle.listen(this.#addr, () => this.shutdown());
     } catch (error) {
       this.#close();
       throw error;
@@ -258,8 +257,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
    * @returns A promise that resolves when the server has fully stopped.
    */
   shutdown(): Promise<void> {
-    this.#shutdown ??= this.#stop();
-    return this.#shutdown;
+    return this.#lifecycle.shutdown(this.#stop);
   }
 
   /**
@@ -270,10 +268,6 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
   }
-
-  #onAbort = (): void => {
-    this.shutdown();
-  };
 
   #close(): void {
     if (this.#closed) return;
@@ -287,7 +281,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     }
   }
 
-  async #stop(): Promise<void> {
+  #stop = async (): Promise<void> => {
     this.#stopping = true;
     this.#lifecycle.beginStop();
     for (const wake of this.#parked.splice(0)) wake(false);
@@ -305,7 +299,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       this.#ended.abort(abortReason("the server has stopped"));
     }
     await this.#finished;
-  }
+  };
 
   /**
    * One worker: a receive into its own buffer, then the handler and its

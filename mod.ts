@@ -2,16 +2,18 @@
  * Network programming with sockets for Deno: TCP, UDP and Unix-domain
  * servers and clients in every classic style, on Deno's own socket types.
  *
- * - `@sockets/net/server`: {@linkcode serve}, the one stream-server engine:
- *   concurrent, iterative (`maxConnections: 1`), idle timeouts, graceful
- *   shutdown, handlers that fail without taking the server down.
+ * - `@sockets/net/server`: the engines, on one lifecycle: {@linkcode serve}
+ *   for streams (concurrent, iterative with `maxConnections: 1`, idle
+ *   timeouts) and {@linkcode serveDatagrams} for datagrams; both shut down
+ *   gracefully, and a failing handler never takes the server down.
  * - `@sockets/net/tcp`: {@linkcode serveTcp} and {@linkcode connectTcp}, which
  *   tries every address of a host under one deadline.
  * - `@sockets/net/udp`: {@linkcode listenUdp}, {@linkcode connectUdp},
  *   {@linkcode serveUdp} and {@linkcode requestUdp}, datagrams with their
  *   boundaries kept, and retries for a transport that loses them.
  * - `@sockets/net/unix`: {@linkcode serveUnix}, {@linkcode connectUnix},
- *   {@linkcode listenUnixDatagram} and {@linkcode connectUnixDatagram}, with
+ *   {@linkcode listenUnixDatagram}, {@linkcode connectUnixDatagram} and
+ *   {@linkcode serveUnixDatagram}, shaped as their UDP counterparts, with
  *   socket files that are created with their mode and never left stale.
  * - `@sockets/net/spawn`: {@linkcode spawnHandler}, a process per
  *   connection with the connection as its stdin and stdout, the inetd way.
@@ -22,7 +24,8 @@
  *   {@linkcode writeFrame}, each with explicit limits.
  * - `@sockets/net/services`: {@linkcode resolvePort}, ports by number or by
  *   service name with a default, as `getservbyname()`.
- * - `@sockets/net/resolve`: {@linkcode lookupHost}, every address of a host.
+ * - `@sockets/net/resolve`: {@linkcode lookupHost}, every address of a host,
+ *   and {@linkcode formatAddress}, any address as text.
  *
  * Errors name what failed, where, and how to fix it, down to the exact
  * `--allow-net=host:port` flag a denied permission needs.

@@ -254,7 +254,6 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #drained = Promise.withResolvers<void>();
   #stopping = false;
   #listenerClosed = false;
-  #shutdown: Promise<void> | undefined;
   /** Ends the accept loop's wait for a free connection slot. */
   #slotFreed: (() => void) | undefined;
   #tick = 0;
@@ -281,7 +280,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       : options.idleTimeout;
     this.#lifecycle = new Lifecycle(options);
     try {
-      this.#lifecycle.listen(listener.addr, this.#onAbort);
+      this.#lifecycle.listen(listener.addr, () => this.shutdown());
     } catch (error) {
       this.#closeListener();
       throw error;
@@ -318,8 +317,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
    * @returns A promise that resolves when the server has fully stopped.
    */
   shutdown(): Promise<void> {
-    this.#shutdown ??= this.#stop();
-    return this.#shutdown;
+    return this.#lifecycle.shutdown(this.#stop);
   }
 
   /**
@@ -330,10 +328,6 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
   }
-
-  #onAbort = (): void => {
-    this.shutdown();
-  };
 
   #closeListener(): void {
     if (this.#listenerClosed) return;
@@ -355,11 +349,11 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#slotFreed?.();
   }
 
-  async #stop(): Promise<void> {
+  #stop = async (): Promise<void> => {
     this.#stopAccepting();
     await this.#lifecycle.drain(this.#drained.promise, this.#forceClose);
     await this.#finished.promise;
-  }
+  };
 
   #forceClose = (): void => {
     const reason = () =>

@@ -244,7 +244,6 @@ class Pool implements WorkerPool {
   /** Set once every first worker listens and `onListen` has run. */
   #running = false;
   #failure: Error | undefined;
-  #shutdown: Promise<void> | undefined;
 
   constructor(
     module: string,
@@ -284,8 +283,7 @@ class Pool implements WorkerPool {
   }
 
   shutdown(): Promise<void> {
-    this.#shutdown ??= this.#stop();
-    return this.#shutdown;
+    return this.#lifecycle.shutdown(this.#stop);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -444,7 +442,7 @@ class Pool implements WorkerPool {
     this.#spawn(slot);
   }
 
-  async #stop(): Promise<void> {
+  #stop = async (): Promise<void> => {
     this.#lifecycle.beginStop();
     const members = [...this.#members];
     const shutdown: ToWorker = { type: "shutdown" };
@@ -461,7 +459,7 @@ class Pool implements WorkerPool {
     } else {
       this.#finished.reject(this.#failure);
     }
-  }
+  };
 }
 
 function assertModule(module: unknown): string {
