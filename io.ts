@@ -50,7 +50,13 @@
 import "./_deno_version.ts";
 
 import { AdaptiveBuffer, MAX_BUFFER_SIZE } from "./_buffer.ts";
-import { assertCount, assertOptions, assertSignal, show } from "./_validate.ts";
+import {
+  assertCount,
+  assertKnownOptions,
+  assertOptions,
+  assertSignal,
+  show,
+} from "./_validate.ts";
 
 /**
  * A source of bytes, as a `Deno.Conn`, a `Deno.FsFile` or `Deno.stdin`:
@@ -522,6 +528,7 @@ export async function copy(
   assertReader(reader);
   assertWriter(writer);
   assertOptions(options);
+  assertKnownOptions(options, ["signal"]);
   const { signal } = options;
   assertSignal(signal);
 
@@ -643,6 +650,7 @@ export function lines(
 ): AsyncIterableIterator<string> {
   assertReader(reader);
   assertOptions(options);
+  assertKnownOptions(options, ["maxLineLength"]);
   const { maxLineLength = DEFAULT_MAX_LINE_LENGTH } = options;
   assertCount(maxLineLength, "maxLineLength");
   return readLines(reader, maxLineLength);
@@ -723,6 +731,7 @@ export interface FrameOptions {
 
 function frameLimit(options: FrameOptions): number {
   assertOptions(options);
+  assertKnownOptions(options, ["maxFrameSize"]);
   const { maxFrameSize = DEFAULT_MAX_FRAME_SIZE } = options;
   assertCount(maxFrameSize, "maxFrameSize");
   return Math.min(maxFrameSize, MAX_FRAME_LENGTH);

@@ -1186,3 +1186,31 @@ Deno.test("AdaptiveBuffer rejects sizes that are not positive or out of order", 
     "below the smallest",
   );
 });
+
+Deno.test("copy(), lines(), frames() and writeFrame() name the closest option to a misspelled one", async () => {
+  const reader = { read: () => Promise.resolve(null) };
+  const writer = { write: (p: Uint8Array) => Promise.resolve(p.length) };
+  await assertRejects(
+    () => copy(reader, writer, { signl: undefined } as Record<string, unknown>),
+    TypeError,
+    "did you mean options.signal?",
+  );
+  assertThrows(
+    () => lines(reader, { maxLineLenght: 10 } as Record<string, unknown>),
+    TypeError,
+    "did you mean options.maxLineLength?",
+  );
+  assertThrows(
+    () => frames(reader, { maxFrameSise: 10 } as Record<string, unknown>),
+    TypeError,
+    "did you mean options.maxFrameSize?",
+  );
+  await assertRejects(
+    () =>
+      writeFrame(writer, new Uint8Array(1), {
+        maxFramesize: 10,
+      } as Record<string, unknown>),
+    TypeError,
+    "did you mean options.maxFrameSize?",
+  );
+});
