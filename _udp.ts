@@ -8,6 +8,7 @@ import {
   assertHostname,
   assertKnownOptions,
   assertOptions,
+  assertTransport,
   show,
 } from "./_validate.ts";
 import { lookupHost } from "./resolve.ts";
@@ -57,6 +58,7 @@ export const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
 
 /** The names of `ListenUdpOptions`, for the unknown-option check. */
 export const LISTEN_UDP_OPTION_NAMES: readonly string[] = [
+  "transport",
   "hostname",
   "port",
   "defaultPort",
@@ -66,6 +68,7 @@ export const LISTEN_UDP_OPTION_NAMES: readonly string[] = [
 
 /** The local address options that `listenUdp` and `serveUdp` take. */
 export interface BindUdpOptions {
+  transport?: string;
   hostname?: string;
   port?: number | string;
   defaultPort?: number;
@@ -223,12 +226,14 @@ export function bindOptions(
   assertOptions(options);
   assertKnownOptions(options, known);
   const {
+    transport,
     hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,
     port: rawPort = 0,
     defaultPort,
     reuseAddress = false,
     loopback = false,
   } = options ?? {};
+  assertTransport(transport, "udp");
   const hostname = assertHostname(rawHostname, "options.hostname");
   const port = resolvePort(rawPort, { defaultPort, protocol: "udp" });
   assertBoolean(reuseAddress, "options.reuseAddress");

@@ -31,6 +31,7 @@ import {
   assertMilliseconds,
   assertRequiredOptions,
   assertSignal,
+  assertTransport,
 } from "./_validate.ts";
 import { resolvePort } from "./services.ts";
 import { UdpSocket } from "./udp_socket.ts";
@@ -48,8 +49,7 @@ const CONNECT_UDP_OPTION_NAMES: readonly string[] = [
 ];
 
 /**
- * Options of {@linkcode connectUdp}. A server's `addr` is one: its
- * `transport` field is ignored.
+ * Options of {@linkcode connectUdp}. A server's `addr` is one.
  *
  * @example A DNS server by service name, within two seconds
  * ```ts
@@ -81,7 +81,13 @@ export interface ConnectUdpOptions {
    * @default {undefined} (an unknown service name throws)
    */
   defaultPort?: number;
-  /** Ignored, so that a `Deno.NetAddr` such as `server.addr` can be passed as it is. */
+  /**
+   * The transport, as in a `Deno.NetAddr`, so that an address such as
+   * `server.addr` can be passed as the options; anything but `"udp"` is
+   * refused.
+   *
+   * @default {"udp"}
+   */
   transport?: Deno.NetAddr["transport"];
   /**
    * The local address to bind. By default the loopback address of the
@@ -326,6 +332,7 @@ export async function connectUdp(
   assertRequiredOptions(options, '{ hostname: "127.0.0.1", port: 53 }');
   assertKnownOptions(options, CONNECT_UDP_OPTION_NAMES);
   const {
+    transport,
     hostname = DEFAULT_CONNECT_HOSTNAME,
     port,
     defaultPort,
@@ -334,6 +341,7 @@ export async function connectUdp(
     timeout,
     signal,
   } = options;
+  assertTransport(transport, "udp");
   assertMilliseconds(timeout, "options.timeout");
   assertSignal(signal, "options.signal");
   const localHostname = rawLocalHostname === undefined

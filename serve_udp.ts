@@ -124,6 +124,7 @@ export function serveUdp(
 ): DatagramServer<Deno.NetAddr> {
   assertRequiredOptions(options, "{ port: 5353 }");
   const {
+    transport,
     hostname,
     port,
     defaultPort,
@@ -138,6 +139,7 @@ export function serveUdp(
     "(data, from, context) => reply | undefined",
   );
   const socket = bindOptions({
+    transport,
     hostname,
     port,
     defaultPort,

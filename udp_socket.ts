@@ -102,6 +102,13 @@ export interface UdpTarget {
  */
 export interface ListenUdpOptions {
   /**
+   * The transport, as in a `Deno.NetAddr`, so that an address can be spread
+   * into the options; anything but `"udp"` is refused.
+   *
+   * @default {"udp"}
+   */
+  transport?: Deno.NetAddr["transport"];
+  /**
    * The local address to bind: an IP address of this machine, a host name,
    * `0.0.0.0` / `::` for every address, or an IPv4 multicast group to
    * receive that group only. The socket's family (IPv4 or IPv6) follows it.

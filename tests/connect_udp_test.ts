@@ -125,3 +125,18 @@ Deno.test("ConnectedUdpSocket closes with using and with await using", async () 
   assertEquals(async.closed, true);
   await assertRejects(() => async.receive(), Deno.errors.BadResource);
 });
+
+Deno.test("serveUdp() and connectUdp() take an address spread into their options, and refuse another transport", async () => {
+  await using server = serveUdp(
+    { transport: "udp", hostname: "127.0.0.1", port: 0 },
+    (data) => data,
+  );
+  await using client = await connectUdp(server.addr);
+  await client.send(bytes("spread"));
+  assertEquals(text(await within(client.receive(), "the echo")), "spread");
+  await assertRejects(
+    () => connectUdp({ ...server.addr, transport: "tcp" }),
+    TypeError,
+    'options.transport must be "udp"',
+  );
+});

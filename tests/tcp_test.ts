@@ -627,3 +627,23 @@ Deno.test("serveTcp() and connectTcp() check a hostname as lookupHost() does", a
     );
   }
 });
+
+Deno.test("serveTcp() and connectTcp() take an address spread into their options, and refuse another transport", async () => {
+  await using server = serveTcp(
+    { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+    (conn) => conn.write(new TextEncoder().encode("spread")),
+  );
+  using conn = await connectTcp(server.addr);
+  assertEquals(await new Response(conn.readable).text(), "spread");
+  assertThrows(
+    () =>
+      serveTcp({ transport: "udp", hostname: "127.0.0.1", port: 0 }, () => {}),
+    TypeError,
+    'options.transport must be "tcp"',
+  );
+  await assertRejects(
+    () => connectTcp({ ...server.addr, transport: "udp" }),
+    TypeError,
+    'options.transport must be "tcp"',
+  );
+});
