@@ -123,34 +123,19 @@ export function serveUdp(
   handler: DatagramHandler<Deno.NetAddr>,
 ): DatagramServer<Deno.NetAddr> {
   assertRequiredOptions(options, "{ port: 5353 }");
-  const {
-    transport,
-    hostname,
-    port,
-    defaultPort,
-    reuseAddress,
-    loopback,
-    ...serveOptions
-  } = options;
-  assertServeDatagramsOptions(serveOptions, SERVE_UDP_OPTION_NAMES);
+  assertServeDatagramsOptions(options, SERVE_UDP_OPTION_NAMES);
   assertFunction(
     handler,
     "handler",
     "(data, from, context) => reply | undefined",
   );
-  const socket = bindOptions({
-    transport,
-    hostname,
-    port,
-    defaultPort,
-    reuseAddress,
-    loopback,
-  });
+  // The engine reads only its own options; the socket, only the address.
+  const socket = bindOptions(options, SERVE_UDP_OPTION_NAMES);
   const family = familyOf(socket.addr as Deno.NetAddr);
   return new DatagramServer<Deno.NetAddr>(
     socket,
     handler,
-    serveOptions,
+    options,
     (reply) => assertPayloadSize(reply, family),
   );
 }

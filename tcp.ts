@@ -37,7 +37,7 @@ import {
   assertHostname,
   assertKnownOptions,
   assertMilliseconds,
-  assertOptions,
+  assertRequiredOptions,
   assertSignal,
   assertTransport,
   show,
@@ -279,12 +279,7 @@ export function serveTcp(
   options: ServeTcpOptions,
   handler: ConnectionHandler<Deno.TcpConn>,
 ): Server<Deno.NetAddr> {
-  assertOptions(options);
-  if (options === undefined) {
-    throw new TypeError(
-      "options must be an object such as { port: 8080 }, got undefined",
-    );
-  }
+  assertRequiredOptions(options, "{ port: 8080 }");
   assertKnownOptions(options, SERVE_TCP_OPTION_NAMES);
   const {
     transport,
@@ -464,12 +459,10 @@ async function race(
 export async function connectTcp(
   options: ConnectTcpOptions,
 ): Promise<Deno.TcpConn> {
-  assertOptions(options);
-  if (options === undefined) {
-    throw new TypeError(
-      'options must be an object such as { hostname: "example.com", port: 80 }, got undefined',
-    );
-  }
+  assertRequiredOptions(
+    options,
+    '{ hostname: "example.com", port: 80 }',
+  );
   assertKnownOptions(options, CONNECT_TCP_OPTION_NAMES);
   const {
     transport,
