@@ -93,6 +93,7 @@ export const SERVE_DATAGRAMS_OPTION_NAMES: readonly string[] = [
   ...SERVER_OPTION_NAMES,
   "maxConcurrency",
   "maxDatagramSize",
+  "handlerTimeout",
 ];
 
 /**
@@ -114,6 +115,7 @@ export function assertServeDatagramsOptions(
     | ServerOptions<never, never> & {
       maxConcurrency?: number;
       maxDatagramSize?: number;
+      handlerTimeout?: number;
     }
     | undefined,
   known: readonly string[] = SERVE_DATAGRAMS_OPTION_NAMES,
@@ -128,6 +130,17 @@ export function assertServeDatagramsOptions(
     );
   }
   assertDatagramSize(maxDatagramSize, "options.maxDatagramSize");
+  const { handlerTimeout } = options ?? {};
+  assertMilliseconds(
+    handlerTimeout,
+    "options.handlerTimeout",
+    "leave it out for the default of 10 s",
+  );
+  if (handlerTimeout === 0) {
+    throw new RangeError(
+      "options.handlerTimeout must be more than 0 ms, got 0: every handler that awaits would be given up; use Infinity to wait for handlers as long as they run, or leave it out for the default of 10 s",
+    );
+  }
 }
 
 /** Time given to handlers at shutdown before they are ended; as `Deno.serve` users expect a bounded stop. */

@@ -13,6 +13,12 @@
  * - **iterative**: `maxConcurrency: 1` handles one datagram at a time while
  *   the next ones wait in the socket's receive buffer.
  *
+ * Handlers are bounded in number (`maxConcurrency`) and in time
+ * (`handlerTimeout`): the engine stops waiting for a handler that runs past
+ * its time, aborts its context's signal, reports it, and serves the next
+ * datagram with a fresh worker, so handlers that never settle cannot stop
+ * the server.
+ *
  * The server owns the socket: at shutdown it stops receiving, lets running
  * handlers reply for up to `shutdownTimeout`, then closes the socket.
  *
@@ -76,12 +82,31 @@ export type DatagramReply = Uint8Array | null | undefined | void;
  */
 export interface DatagramContext {
   /**
-   * Aborts when the server ends the handlers still running: when a
-   * shutdown's `shutdownTimeout` passes (reason: `Deno.errors.Interrupted`)
-   * and the socket is closed, so that their replies could not be sent.
+   * Aborts when the server stops waiting for this handler: when it runs past
+   * `handlerTimeout` (reason: `Deno.errors.TimedOut`; its reply, if it
+   * comes, is dropped), or when a shutdown's `shutdownTimeout` passes
+   * (reason: `Deno.errors.Interrupted`) and the socket is closed, so that
+   * its reply could not be sent.
    */
   readonly signal: AbortSignal;
 }
+
+/**
+ * How long a datagram handler may run by default before the engine stops
+ * waiting for it: 10 s, the time glibc's resolver waits for an answer before
+ * it gives up (resolv.conf(5): `timeout:5` times `attempts:2`), longer than
+ * `requestUdp`'s whole default retry budget (7.5 s). A reply later than that
+ * reaches nobody, while a stuck handler would hold a worker forever.
+ */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
+
+/**
+ * The handler-timeout sweep runs this many times per `handlerTimeout`: a
+ * handler is given up between `handlerTimeout` and 1.25 times it, with one
+ * timer per server instead of one per datagram (as the stream engine's idle
+ * sweep).
+ */
+const HANDLER_SWEEPS_PER_TIMEOUT = 4;
 
 /**
  * A datagram handler: called with each datagram and its sender; what it
@@ -149,6 +174,56 @@ export interface ServeDatagramsOptions<A extends Deno.Addr = Deno.Addr>
    * @default {65536}
    */
   maxDatagramSize?: number;
+  /**
+   * Milliseconds a handler may run before the server stops waiting for it:
+   * its context's signal aborts with `Deno.errors.TimedOut`, the timeout is
+   * reported to `onError` with the sender and counted in
+   * {@linkcode DatagramServer.timedOut}, its reply (if it ever comes) is
+   * dropped, and a fresh worker with a new receive buffer takes its place
+   * (the handler may still hold its `data`). So handlers that never settle
+   * cannot take every worker and stop the server; such handlers still hold
+   * their own memory until they settle. The bound is checked four times per
+   * `handlerTimeout`: a handler is given up between `handlerTimeout` and
+   * 1.25 times it. Only handlers that return a promise can run past it.
+   * `Infinity` waits for every handler as long as it runs.
+   *
+   * @default {10000}
+   */
+  handlerTimeout?: number;
+}
+
+/**
+ * One worker of a datagram server, and the context its handlers see: the
+ * signal is made only when a handler asks for it, so handlers that never do
+ * cost nothing more, and one worker's context serves all its datagrams
+ * until the server gives up on one of its handlers.
+ */
+class DatagramWorker<A> implements DatagramContext {
+  /** The sweep's tick when the running handler returned a promise; -1 while none is awaited. */
+  since = -1;
+  /** The sender of the datagram being handled, for the timeout report. */
+  from: A | undefined;
+  /** Set when the server stopped waiting for this worker's handler: the worker ends when it settles. */
+  abandoned = false;
+  #controller: AbortController | undefined;
+  #endReason: unknown;
+  #ended = false;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#ended) this.#controller.abort(this.#endReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts the signal of this worker's handlers (once). */
+  end(reason: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#endReason = reason;
+    this.#controller?.abort(reason);
+  }
 }
 
 /**
@@ -182,11 +257,17 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
   readonly #maxDatagramSize: number;
   readonly #lifecycle: Lifecycle<Deno.Addr, A>;
   readonly #receives: ReceiveWindow;
-  /** Aborts when the handlers still running are ended; shared by every handler's context. */
-  readonly #ended = new AbortController();
-  readonly #context: DatagramContext = { signal: this.#ended.signal };
+  readonly #handlerTimeout: number;
+  /** The workers serving now; a worker whose handler timed out leaves the set. */
+  readonly #workers = new Set<DatagramWorker<A>>();
+  /** Resolves when every worker has ended. */
+  readonly #workersEnded = Promise.withResolvers<void>();
   readonly #finished: Promise<void>;
   readonly #drained = Promise.withResolvers<void>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+  /** Counts the handler-timeout sweeps. */
+  #tick = 0;
+  #timedOut = 0;
   /** Idle workers; waking one with `true` hands it a receive to post. */
   readonly #parked: ((receive: boolean) => void)[] = [];
   #stopping = false;
@@ -217,6 +298,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     this.#lifecycle = new Lifecycle<Deno.Addr, A>(
       options as ServerOptions<Deno.Addr, A>,
     );
+    this.#handlerTimeout = options.handlerTimeout ??
+      DEFAULT_HANDLER_TIMEOUT_MS;
     const workers = options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     this.#receives = new ReceiveWindow(workers, this.#wakeReceivers);
     try {
@@ -225,13 +308,19 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       this.#close();
       throw error;
     }
-    this.#finished = Promise.all(
-      Array.from({ length: workers }, () => this.#work()),
-    ).then(() => {
+    this.#finished = this.#workersEnded.promise.then(() => {
       this.#stopping = true;
       this.#lifecycle.beginStop();
+      clearInterval(this.#sweeper);
       this.#close();
     });
+    if (this.#handlerTimeout !== Infinity && !this.#stopping) {
+      this.#sweeper = setInterval(
+        this.#sweep,
+        Math.max(1, this.#handlerTimeout / HANDLER_SWEEPS_PER_TIMEOUT),
+      );
+    }
+    for (let i = 0; i < workers; i++) this.#startWorker();
   }
 
   /** The address the server is bound to; for UDP port 0, `addr.port` is the port the system chose. */
@@ -239,9 +328,14 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     return this.#addr;
   }
 
-  /** How many handlers are running now. */
+  /** How many handlers are running now, not counting those given up at `handlerTimeout`. */
   get busy(): number {
     return this.#busy;
+  }
+
+  /** How many handlers ran past `handlerTimeout` and were given up so far. */
+  get timedOut(): number {
+    return this.#timedOut;
   }
 
   /** Resolves when the server has stopped: socket closed, no handler waited for. */
@@ -287,7 +381,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     for (const wake of this.#parked.splice(0)) wake(false);
     if (this.#busy === 0) this.#drained.resolve();
     await this.#lifecycle.drain(this.#drained.promise, () => {
-      this.#ended.abort(
+      this.#endWorkers(
         new Deno.errors.Interrupted(
           "the server shut down and its shutdownTimeout passed",
         ),
@@ -295,11 +389,67 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     });
     // The idle workers wait in receive(): closing the socket ends them.
     this.#close();
-    if (!this.#ended.signal.aborted) {
-      this.#ended.abort(abortReason("the server has stopped"));
-    }
+    this.#endWorkers(abortReason("the server has stopped"));
     await this.#finished;
   };
+
+  #endWorkers(reason: unknown): void {
+    for (const worker of this.#workers) worker.end(reason);
+  }
+
+  #startWorker(): void {
+    const worker = new DatagramWorker<A>();
+    this.#workers.add(worker);
+    this.#work(worker)
+      .catch((error) => this.#lifecycle.report(error))
+      .finally(() => this.#workerEnded(worker));
+  }
+
+  #workerEnded(worker: DatagramWorker<A>): void {
+    // A worker given up at handlerTimeout has already left the set.
+    if (this.#workers.delete(worker) && this.#workers.size === 0) {
+      this.#workersEnded.resolve();
+    }
+  }
+
+  /** Gives up the handlers that have run past `handlerTimeout`. */
+  #sweep = (): void => {
+    this.#tick++;
+    for (const worker of this.#workers) {
+      if (
+        worker.since >= 0 &&
+        this.#tick - worker.since > HANDLER_SWEEPS_PER_TIMEOUT
+      ) {
+        this.#giveUp(worker);
+      }
+    }
+  };
+
+  /**
+   * Stops waiting for `worker`'s handler: its signal aborts, the timeout is
+   * reported, and a fresh worker (with its own receive buffer, since the
+   * handler may still hold `data`) takes its place.
+   */
+  #giveUp(worker: DatagramWorker<A>): void {
+    worker.abandoned = true;
+    this.#timedOut++;
+    this.#busy--;
+    const from = worker.from!;
+    const error = new Deno.errors.TimedOut(
+      `handle ${this.#addr.transport} ${
+        formatAddress(from)
+      }: the handler ran past handlerTimeout (${this.#handlerTimeout} ms); the server stopped waiting, aborted its context.signal and will drop its reply; make the handler finish sooner or honor context.signal, or raise options.handlerTimeout`,
+    );
+    worker.end(error);
+    this.#lifecycle.report(error, from);
+    if (this.#busy === 0 && this.#stopping) this.#drained.resolve();
+    if (this.#stopping) {
+      this.#workerEnded(worker);
+    } else {
+      this.#workers.delete(worker);
+      this.#startWorker();
+    }
+  }
 
   /**
    * One worker: a receive into its own buffer, then the handler and its
@@ -308,7 +458,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
    * buffer is reused, so the hot path allocates nothing of its own, and a
    * worker that never receives never allocates it.
    */
-  async #work(): Promise<void> {
+  async #work(worker: DatagramWorker<A>): Promise<void> {
     let buffer: Uint8Array<ArrayBuffer> | undefined;
     while (!this.#stopping) {
       if (this.#receives.hasRoom) this.#receives.posted();
@@ -337,17 +487,31 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       if (this.#stopping) return;
       this.#busy++;
       try {
-        const result = this.#handler(data, from, this.#context);
+        let reply = this.#handler(data, from, worker);
         // Awaiting a plain reply would cost a turn of the microtask queue.
-        const reply = isPromiseLike(result) ? await result : result;
+        if (isPromiseLike(reply)) {
+          worker.since = this.#tick;
+          worker.from = from;
+          try {
+            reply = await reply;
+          } finally {
+            worker.since = -1;
+          }
+        }
+        if (worker.abandoned) return;
         if (reply !== undefined && reply !== null) {
           await this.#reply(reply, from);
         }
       } catch (error) {
-        if (!this.#closed) this.#lifecycle.report(error, from);
+        // The failure of a handler given up at handlerTimeout was reported as a timeout.
+        if (!this.#closed && !worker.abandoned) {
+          this.#lifecycle.report(error, from);
+        }
       } finally {
-        this.#busy--;
-        if (this.#busy === 0 && this.#stopping) this.#drained.resolve();
+        if (!worker.abandoned) {
+          this.#busy--;
+          if (this.#busy === 0 && this.#stopping) this.#drained.resolve();
+        }
       }
     }
   }

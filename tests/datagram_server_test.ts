@@ -5,7 +5,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { serveDatagrams } from "../datagram_server.ts";
-import { tempDir, within } from "./_helpers.ts";
+import { tempDir, waitFor, within } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -188,5 +188,73 @@ Deno.test("serveDatagrams() rejects bad arguments, naming the option and the fix
     );
   } finally {
     udp.close();
+  }
+});
+
+Deno.test("serveDatagrams() drops the late reply of a handler given up at handlerTimeout", async () => {
+  let lateReplied = false;
+  const errors: unknown[] = [];
+  await using server = serveDatagrams(
+    bindUdp(),
+    async (data, _from, { signal }) => {
+      if (decoder.decode(data) !== "slow") return data;
+      await new Promise((resolve) => signal.addEventListener("abort", resolve));
+      lateReplied = true;
+      return encoder.encode("late");
+    },
+    { handlerTimeout: 20, onError: (error) => errors.push(error) },
+  );
+  const client = bindUdp();
+  try {
+    await client.send(encoder.encode("slow"), server.addr);
+    await waitFor(() => lateReplied, "the handler to reply after its timeout");
+    await client.send(encoder.encode("fast"), server.addr);
+    const [answer] = await within(client.receive(), "the answer");
+    assertEquals(decoder.decode(answer), "fast");
+    assertEquals(server.timedOut, 1);
+    assertEquals(errors.length, 1);
+    assertInstanceOf(errors[0], Deno.errors.TimedOut);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("serveDatagrams() with handlerTimeout Infinity waits for a slow handler", async () => {
+  const release = Promise.withResolvers<void>();
+  await using server = serveDatagrams(bindUdp(), async (data) => {
+    await release.promise;
+    return data;
+  }, { handlerTimeout: Infinity });
+  const client = bindUdp();
+  try {
+    await client.send(encoder.encode("slow"), server.addr);
+    await waitFor(() => server.busy === 1, "the handler to run");
+    release.resolve();
+    const [answer] = await within(client.receive(), "the answer");
+    assertEquals(decoder.decode(answer), "slow");
+    assertEquals(server.timedOut, 0);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("serveDatagrams() rejects a handlerTimeout that is not a positive number of milliseconds", () => {
+  for (
+    const [value, errorClass] of [[0, RangeError], [-1, RangeError], [
+      "5",
+      TypeError,
+    ]] as const
+  ) {
+    const socket = bindUdp();
+    try {
+      const error = assertThrows(
+        () =>
+          serveDatagrams(socket, () => {}, { handlerTimeout: value as number }),
+        errorClass,
+      );
+      assertStringIncludes(error.message, "options.handlerTimeout");
+    } finally {
+      socket.close();
+    }
   }
 });

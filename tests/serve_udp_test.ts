@@ -377,3 +377,38 @@ Deno.test("serveUdp() gives handlers a context", async () => {
   await requestUdp(bytes("x"), server.addr, { attemptTimeout: 500 });
   assert(signal instanceof AbortSignal);
 });
+
+Deno.test("serveUdp() keeps answering after maxConcurrency handlers never settle, giving them up at handlerTimeout", async () => {
+  const errors: [unknown, number | undefined][] = [];
+  const reasons: unknown[] = [];
+  await using server = serveUdp(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      maxConcurrency: 16,
+      handlerTimeout: 50,
+      shutdownTimeout: 0,
+      onError: (error, from) => errors.push([error, from?.port]),
+    },
+    (data, _from, { signal }) => {
+      if (text(data) !== "stuck") return data;
+      signal.addEventListener("abort", () => reasons.push(signal.reason));
+      // Never settles, even when its signal aborts.
+      return new Promise<never>(() => {});
+    },
+  );
+  using client = await connectUdp(server.addr);
+  for (let i = 0; i < 16; i++) await client.send(bytes("stuck"));
+  await waitFor(() => server.timedOut === 16, "16 handlers given up");
+  await client.send(bytes("still here"));
+  assertEquals(text(await within(client.receive(), "echo")), "still here");
+  assertEquals(server.busy, 0);
+  assertEquals(errors.length, 16);
+  for (const [error, port] of errors) {
+    assertInstanceOf(error, Deno.errors.TimedOut);
+    assertStringIncludes(error.message, "handlerTimeout (50 ms)");
+    assertEquals(port, client.addr.port);
+  }
+  assertEquals(reasons.length, 16);
+  for (const reason of reasons) assertInstanceOf(reason, Deno.errors.TimedOut);
+});
