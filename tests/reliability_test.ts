@@ -22,6 +22,11 @@ import {
   udpLoss,
   unixFiles,
 } from "./soak/scenarios.ts";
+import {
+  DATAGRAMS_REDUCED,
+  stuckHandlers,
+  udpFlood,
+} from "./soak/datagrams.ts";
 import { isMissing } from "./_helpers.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
@@ -78,4 +83,17 @@ Deno.test("every example without one of its header flags names the flag and leav
 
 Deno.test("requestUdp() completes or reports its attempts against a server dropping 30% of datagrams", async () => {
   report("udp loss", await udpLoss(REDUCED.udpLoss));
+});
+
+Deno.test({
+  name:
+    "connectUdp() under a flood returns only its peer's datagrams; a kernel-connected socket gets them all",
+  ignore: await isMissing("python3"),
+  async fn() {
+    report("udp flood", await udpFlood(DATAGRAMS_REDUCED.flood));
+  },
+});
+
+Deno.test("a UDP server keeps answering while stuck handlers are given up at handlerTimeout", async () => {
+  report("stuck handlers", await stuckHandlers(DATAGRAMS_REDUCED.stuck));
 });

@@ -24,6 +24,7 @@ import {
   udpLoss,
   unixFiles,
 } from "./scenarios.ts";
+import { DATAGRAMS_FULL, stuckHandlers, udpFlood } from "./datagrams.ts";
 
 interface Scenario {
   title: string;
@@ -88,6 +89,18 @@ const scenarios: Scenario[] = [
     about:
       `${FULL.udpLoss.requests} \`requestUdp()\` calls, ${FULL.udpLoss.concurrency} at a time, against a server that ignores a random 30% of datagrams. Asserted: every request returns its exact answer within its retry budget, or fails with TimedOut listing every attempt.`,
     run: () => udpLoss(FULL.udpLoss),
+  },
+  {
+    title: "UDP flood against a connected socket",
+    about:
+      `A Python process floods two receivers with 512-byte datagrams for ${DATAGRAMS_FULL.flood.floodMs} ms while a Python peer sends each of them the same ${DATAGRAMS_FULL.flood.datagrams} numbered datagrams, one pair every 0.2 ms. One receiver is \`connectUdp()\`, which drops other senders' datagrams in the program (Deno has no connect(2) for UDP); the other a Python socket connected in the kernel. Asserted: the kernel-connected socket gets all of the peer's datagrams, and \`connectUdp()\` returns only the peer's; how many of them it got is measured.`,
+    run: () => udpFlood(DATAGRAMS_FULL.flood),
+  },
+  {
+    title: "Stuck datagram handlers",
+    about:
+      `${DATAGRAMS_FULL.stuck.bursts} bursts of ${DATAGRAMS_FULL.stuck.stuck} datagrams whose handler never settles, one burst per handlerTimeout (${DATAGRAMS_FULL.stuck.handlerTimeout} ms), against a UDP server with maxConcurrency 16, while a client makes ${DATAGRAMS_FULL.stuck.requests} \`requestUdp()\` calls. Asserted: every request is answered, and every stuck handler is given up and reported to onError as TimedOut.`,
+    run: () => stuckHandlers(DATAGRAMS_FULL.stuck),
   },
 ];
 
