@@ -148,6 +148,13 @@ export interface RequestUdpOptions {
  * Requests must be safe to repeat: a lost answer looks the same as a lost
  * request, so the server may see a request more than once.
  *
+ * A port where nobody listens shows only as a timeout, after every attempt:
+ * Linux reports the ICMP port unreachable (as ECONNREFUSED) only to a
+ * socket connected in the kernel, and Deno 2.9 has no connect(2) for UDP
+ * (`Deno.listenDatagram` cannot connect, and `node:dgram`'s `connect()`
+ * only remembers the peer, sending with `sendto` to it), so the error never
+ * reaches the program. Lower `retries` or `timeout` to fail sooner.
+ *
  * It is async for the exchange itself, and for the name lookup of a host
  * name.
  *

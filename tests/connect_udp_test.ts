@@ -140,3 +140,39 @@ Deno.test("serveUdp() and connectUdp() take an address spread into their options
     'options.transport must be "udp"',
   );
 });
+
+Deno.test("connectUdp() under a flood from another sender returns only its peer's datagrams, in order", async () => {
+  using peer = listenUdp({ hostname: "127.0.0.1", port: 0 });
+  using flooder = listenUdp({ hostname: "127.0.0.1", port: 0 });
+  const client = await connectUdp(peer.addr);
+  const count = 100;
+  let flooding = true;
+  const flood = (async () => {
+    for (let i = 0; i < 100_000 && flooding; i++) {
+      await flooder.send(bytes("flood"), client.addr);
+    }
+  })();
+  for (let i = 0; i < count; i++) {
+    await peer.send(bytes(`peer ${i}`), client.addr);
+  }
+  await peer.send(bytes("end"), client.addr);
+  // The flood may cost some of the peer's datagrams (see tests/RELIABILITY.md); never a flood datagram.
+  const got: number[] = [];
+  const quiet = setTimeout(() => client.close(), 2_000);
+  try {
+    for await (const data of client) {
+      const message = text(data);
+      if (message === "end") break;
+      assertEquals(message.startsWith("peer "), true, message);
+      got.push(Number(message.slice(5)));
+    }
+  } finally {
+    clearTimeout(quiet);
+    flooding = false;
+    await flood;
+    client.close();
+  }
+  assertEquals(got, [...got].sort((a, b) => a - b));
+  assertEquals(got.length <= count, true);
+  assertEquals(client.dropped > 0, true, "the flood was read and dropped");
+});
