@@ -23,6 +23,12 @@ import {
   unixFiles,
 } from "./soak/scenarios.ts";
 import { isMissing } from "./_helpers.ts";
+import {
+  ENGINE_REDUCED,
+  lingerReplies,
+  resetFlood,
+  tricklers,
+} from "./soak/engine.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {
@@ -78,4 +84,21 @@ Deno.test("every example without one of its header flags names the flag and leav
 
 Deno.test("requestUdp() completes or reports its attempts against a server dropping 30% of datagrams", async () => {
   report("udp loss", await udpLoss(REDUCED.udpLoss));
+});
+
+Deno.test({
+  name:
+    "clients that reset before accept delay no other client and are not reported",
+  ignore: await isMissing("python3"),
+  async fn() {
+    report("resets", await resetFlood(ENGINE_REDUCED.resets));
+  },
+});
+
+Deno.test("a large reply after unread input arrives whole, every time", async () => {
+  report("linger", await lingerReplies(ENGINE_REDUCED.linger));
+});
+
+Deno.test("trickling clients are dropped at connectionTimeout while a real client is served", async () => {
+  report("tricklers", await tricklers(ENGINE_REDUCED.tricklers));
 });

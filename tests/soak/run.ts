@@ -24,6 +24,7 @@ import {
   udpLoss,
   unixFiles,
 } from "./scenarios.ts";
+import { ENGINE_FULL, lingerReplies, resetFlood, tricklers } from "./engine.ts";
 
 interface Scenario {
   title: string;
@@ -88,6 +89,26 @@ const scenarios: Scenario[] = [
     about:
       `${FULL.udpLoss.requests} \`requestUdp()\` calls, ${FULL.udpLoss.concurrency} at a time, against a server that ignores a random 30% of datagrams. Asserted: every request returns its exact answer within its retry budget, or fails with TimedOut listing every attempt.`,
     run: () => udpLoss(FULL.udpLoss),
+  },
+  {
+    title: "Clients that reset before accept",
+    about:
+      `A well-behaved client's connect-to-reply time over ${ENGINE_FULL.resets.requests} requests, quiet and then while Python clients connect and reset (SO_LINGER {1, 0}) at ${ENGINE_FULL.resets.resetsPerSecond} per second for ${
+        ENGINE_FULL.resets.attack / 1000
+      } s. Asserted: every request is answered, nothing is reported to onError, and the median under attack is within 2× the quiet one (plus 5 ms of scheduling slack).`,
+    run: () => resetFlood(ENGINE_FULL.resets),
+  },
+  {
+    title: "Lingering close",
+    about:
+      `${ENGINE_FULL.linger.tries} clients each send 64 KiB that the handler never reads, then read its 4 MiB reply slowly. Asserted: every reply arrives whole, ending with a clean end of stream, not a reset.`,
+    run: () => lingerReplies(ENGINE_FULL.linger),
+  },
+  {
+    title: "Trickling clients",
+    about:
+      `${ENGINE_FULL.tricklers.tricklers} clients each send one byte every ${ENGINE_FULL.tricklers.byteInterval} ms (never idle for idleTimeout ${ENGINE_FULL.tricklers.idleTimeout} ms) against maxConnections ${ENGINE_FULL.tricklers.maxConnections} and connectionTimeout ${ENGINE_FULL.tricklers.connectionTimeout} ms, while a real client asks for a reply. Asserted: every trickler is closed by the server, the real client is served, nothing is reported to onError.`,
+    run: () => tricklers(ENGINE_FULL.tricklers),
   },
 ];
 
