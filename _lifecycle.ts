@@ -86,6 +86,8 @@ export const SERVE_OPTION_NAMES: readonly string[] = [
   ...SERVER_OPTION_NAMES,
   "maxConnections",
   "idleTimeout",
+  "connectionTimeout",
+  "lingerTimeout",
 ];
 
 /** The option names of `serveDatagrams()` and of every datagram server built on it. */
@@ -145,6 +147,22 @@ export function assertServeDatagramsOptions(
 
 /** Time given to handlers at shutdown before they are ended; as `Deno.serve` users expect a bounded stop. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/**
+ * Whether an accept error means only that one client gave up before
+ * `accept()` returned: it reset or aborted its connection while the
+ * connection waited in the backlog (health checks that connect and reset do
+ * this all day). Deno reports it as `NotConnected` (ENOTCONN, when it reads
+ * the peer's address); `ConnectionReset` and `ConnectionAborted`
+ * (ECONNABORTED) are the same event on other paths. The next client in the
+ * backlog is unaffected, so accepting goes on at once without a report, as
+ * Go's runtime retries ECONNABORTED in `accept` (internal/poll/fd_unix.go).
+ */
+export function isAbandonedConnection(error: unknown): boolean {
+  return error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted;
+}
 
 /** First pause after an accept or receive error (EMFILE, ENOBUFS...), as Go's `net/http` server. */
 const BACKOFF_MIN_MS = 5;

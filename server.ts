@@ -15,10 +15,14 @@
  * - **bounded**: any `maxConnections` pauses accepting at the limit, so excess
  *   clients wait in the backlog instead of being accepted and dropped.
  *
- * The server owns the listener and every connection it accepts: it closes a
- * connection when its handler settles, closes connections that stay idle
- * longer than `idleTimeout`, and at shutdown stops accepting, lets running
- * handlers finish for up to `shutdownTimeout`, then closes what remains.
+ * The server owns the listener and every connection it accepts: when a
+ * handler settles it half-closes the connection and lingers, reading and
+ * discarding the peer's input for up to `lingerTimeout` so that the reply is
+ * not cut off by a reset, then closes it; it closes connections that stay
+ * idle longer than `idleTimeout`, that outlive `connectionTimeout`, or whose
+ * handler's own deadline (`context.setDeadline`) passes; and at shutdown it
+ * stops accepting, lets running handlers finish for up to `shutdownTimeout`,
+ * then closes what remains.
  *
  * @example Serve an echo handler on a free port
  * ```ts
@@ -48,6 +52,7 @@ import "./_deno_version.ts";
 import { abortReason } from "./_async.ts";
 import {
   assertServerOptions,
+  isAbandonedConnection,
   Lifecycle,
   SERVE_OPTION_NAMES,
   type ServerOptions,
@@ -100,9 +105,40 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    * is a completed `read` or `write`, including those of the connection's
    * `readable` and `writable` streams. `Infinity` sets no limit.
    *
+   * Any byte is progress, so a client that sends one byte just before each
+   * timeout is never idle: bound such clients with `connectionTimeout`, or
+   * per request with `context.setDeadline`.
+   *
    * @default {undefined} (no limit)
    */
   idleTimeout?: number;
+  /**
+   * Milliseconds from accept after which the server ends a connection,
+   * whatever progress it makes, and aborts its handler's `context.signal`
+   * with `Deno.errors.TimedOut`. This bounds how long a slow or trickling
+   * client can hold a connection slot. The same server-wide timer as
+   * `idleTimeout` enforces it: no timer per connection. `Infinity` sets no
+   * limit.
+   *
+   * @default {undefined} (no limit)
+   */
+  connectionTimeout?: number;
+  /**
+   * Milliseconds the server lingers after a handler settles: it half-closes
+   * the connection (`closeWrite()`), then reads and discards the peer's input
+   * until the peer closes or this time passes, and only then closes it.
+   * Closing with unread input makes the kernel reset the connection and
+   * drop the reply still in flight; lingering lets the reply arrive whole,
+   * as nginx's `lingering_close` and Go's HTTP server do. The connection
+   * keeps its slot of `maxConnections` while it lingers (as in nginx), and
+   * `idleTimeout` and `connectionTimeout` still apply. `0` closes at once;
+   * `Infinity` lingers until the peer closes, bounded only by those two.
+   * At shutdown, and when the server itself ends a connection (idle,
+   * deadline), it closes at once.
+   *
+   * @default {5000}
+   */
+  lingerTimeout?: number;
 }
 
 /**
@@ -124,12 +160,48 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
 export interface ConnectionContext {
   /**
    * Aborts when the engine ends the connection: after `idleTimeout` without
-   * progress (reason: `Deno.errors.TimedOut`), when a shutdown's
-   * `shutdownTimeout` passes (reason: `Deno.errors.Interrupted`), or once the
-   * handler has settled and the connection is closed. Pass it to whatever the
-   * handler starts for the connection, so that it ends too.
+   * progress, after `connectionTimeout`, or when the deadline of
+   * `setDeadline` passes (reason: `Deno.errors.TimedOut`, naming which);
+   * when a shutdown's `shutdownTimeout` passes (reason:
+   * `Deno.errors.Interrupted`); or once the handler has settled. Pass it to
+   * whatever the handler starts for the connection, so that it ends too.
    */
   readonly signal: AbortSignal;
+  /**
+   * Sets the handler's own deadline, `ms` milliseconds from now: when it
+   * passes, the engine closes the connection and aborts `signal` with
+   * `Deno.errors.TimedOut`. Each call replaces the previous deadline;
+   * `Infinity` clears it. `connectionTimeout` still applies. The
+   * server-wide timer of `idleTimeout` enforces it, so setting a deadline
+   * per request costs no timer.
+   *
+   * A line protocol bounds each request this way: set a deadline before
+   * reading a line and clear it once the line is in, so a client trickling
+   * one byte at a time cannot hold the connection, however `idleTimeout` is
+   * set.
+   *
+   * @param ms Milliseconds from now, 0 or more, or `Infinity` to clear.
+   * @throws {TypeError} If `ms` is not a number.
+   * @throws {RangeError} If `ms` is negative or NaN.
+   *
+   * @example Ten seconds per line, however slowly it arrives
+   * ```ts
+   * import { serve } from "@sockets/net/server";
+   * import { lines } from "@sockets/net/io";
+   *
+   * await using server = serve(
+   *   Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+   *   async (conn, context) => {
+   *     context.setDeadline(10_000);
+   *     for await (const line of lines(conn)) {
+   *       await conn.write(new TextEncoder().encode(line.toUpperCase() + "\n"));
+   *       context.setDeadline(10_000); // the next line gets 10 s of its own
+   *     }
+   *   },
+   * );
+   * ```
+   */
+  setDeadline(ms: number): void;
 }
 
 /**
@@ -157,6 +229,12 @@ const IDLE_SWEEPS_PER_TIMEOUT = 4;
 /** Size of the chunks of a progress-counting `readable`, as Deno's own conn streams. */
 const STREAM_CHUNK_SIZE = 64 * 1024;
 
+/** How long a connection lingers after its handler settles by default: nginx's `lingering_timeout` (5 s). */
+export const DEFAULT_LINGER_TIMEOUT_MS = 5_000;
+
+/** Size of the buffer that discards a lingering peer's input: nginx's `NGX_HTTP_LINGERING_BUFFER_SIZE` (4 KiB). */
+const LINGER_BUFFER_SIZE = 4096;
+
 /**
  * What the engine knows of a connection it serves; its handler sees it as a
  * {@linkcode ConnectionContext}. The signal is made only when the handler
@@ -167,11 +245,36 @@ class ServedConnection implements ConnectionContext {
   lastProgress: number;
   /** Set when the server closed the connection, so its handler's errors are expected. */
   closedByServer = false;
+  /** Set while the server lingers after the handler settled. */
+  lingering = false;
+  /** When `connectionTimeout` ends the connection (`performance.now()` time); Infinity for never. */
+  connectionDeadline = Infinity;
+  /** When the handler's own deadline passes; Infinity for never. */
+  requestDeadline = Infinity;
+  /** The `ms` of the last `setDeadline`, for the reason. */
+  requestDeadlineMs = Infinity;
+  /** When lingering ends; Infinity for never. */
+  lingerDeadline = Infinity;
   #controller: AbortController | undefined;
   #endReason: (() => unknown) | undefined;
+  readonly #onDeadline: (at: number) => void;
 
-  constructor(tick: number) {
+  /**
+   * @param tick The idle sweep's tick now.
+   * @param onDeadline Told of each new deadline, to arm the server's timer.
+   */
+  constructor(tick: number, onDeadline: (at: number) => void) {
     this.lastProgress = tick;
+    this.#onDeadline = onDeadline;
+  }
+
+  /** The earliest of the connection's deadlines. */
+  get deadline(): number {
+    return Math.min(
+      this.connectionDeadline,
+      this.requestDeadline,
+      this.lingerDeadline,
+    );
   }
 
   get signal(): AbortSignal {
@@ -184,6 +287,26 @@ class ServedConnection implements ConnectionContext {
     return this.#controller.signal;
   }
 
+  setDeadline(ms: number): void {
+    if (ms === undefined) {
+      throw new TypeError(
+        "context.setDeadline(ms) needs milliseconds from now, got undefined; pass Infinity to clear the deadline",
+      );
+    }
+    assertMilliseconds(
+      ms,
+      "context.setDeadline(ms)",
+      "pass Infinity to clear the deadline",
+    );
+    // Once the handler has settled, its deadlines no longer apply.
+    if (this.#endReason !== undefined) return;
+    this.requestDeadlineMs = ms;
+    this.requestDeadline = ms === Infinity ? Infinity : performance.now() + ms;
+    if (this.requestDeadline !== Infinity) {
+      this.#onDeadline(this.requestDeadline);
+    }
+  }
+
   /** Aborts the handler's signal, building the reason only if someone listens. */
   end(reason: () => unknown): void {
     if (this.#endReason !== undefined) return;
@@ -193,8 +316,7 @@ class ServedConnection implements ConnectionContext {
 }
 
 /** Why a connection's signal aborts once its handler has settled. */
-const settledReason = () =>
-  abortReason("the handler settled and the connection is closed");
+const settledReason = () => abortReason("the handler settled");
 
 /**
  * Closes `resource`; closing it twice (its user closed it already) is
@@ -247,6 +369,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #handler: ConnectionHandler<Deno.Conn>;
   readonly #maxConnections: number;
   readonly #idleTimeout: number | undefined;
+  readonly #connectionTimeout: number | undefined;
+  readonly #lingerTimeout: number;
   readonly #lifecycle: Lifecycle<Deno.Addr, Deno.Conn>;
   readonly #connections = new Map<Deno.Conn, ServedConnection>();
   readonly #finished = Promise.withResolvers<void>();
@@ -257,7 +381,12 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   /** Ends the accept loop's wait for a free connection slot. */
   #slotFreed: (() => void) | undefined;
   #tick = 0;
-  #idleSweep: ReturnType<typeof setInterval> | undefined;
+  /** The one server-wide timer: the next idle sweep or the earliest deadline, whichever comes first. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#timer` fires (a `performance.now()` time); Infinity when it is not set. */
+  #timerAt = Infinity;
+  /** When the next idle sweep is due; Infinity while no connection needs one. */
+  #nextSweep = Infinity;
 
   /**
    * Starts serving; use {@linkcode serve}, which validates its arguments,
@@ -278,6 +407,10 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#idleTimeout = options.idleTimeout === Infinity
       ? undefined
       : options.idleTimeout;
+    this.#connectionTimeout = options.connectionTimeout === Infinity
+      ? undefined
+      : options.connectionTimeout;
+    this.#lingerTimeout = options.lingerTimeout ?? DEFAULT_LINGER_TIMEOUT_MS;
     this.#lifecycle = new Lifecycle(options);
     try {
       this.#lifecycle.listen(listener.addr, () => this.shutdown());
@@ -347,6 +480,17 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#lifecycle.beginStop();
     this.#closeListener();
     this.#slotFreed?.();
+    // Lingering is for the peer's sake only: a stop does not wait for it.
+    for (const [conn, connection] of this.#connections) {
+      if (connection.lingering) this.#endByServer(conn, connection);
+    }
+  }
+
+  /** Closes a connection that the server ends, so that its handler's errors are expected. */
+  #endByServer(conn: Deno.Conn, connection: ServedConnection): void {
+    if (connection.closedByServer) return;
+    connection.closedByServer = true;
+    this.#closeConn(conn);
   }
 
   #stop = async (): Promise<void> => {
@@ -377,8 +521,9 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#stopAccepting();
     if (this.#connections.size === 0) this.#drained.resolve();
     await this.#drained.promise;
-    clearInterval(this.#idleSweep);
-    this.#idleSweep = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
     this.#finished.resolve();
   }
 
@@ -397,6 +542,10 @@ export class Server<A extends Deno.Addr = Deno.Addr>
         // BadResource: the listener was closed, by shutdown or behind the
         // server's back; either way nothing is left to accept.
         if (this.#stopping || error instanceof Deno.errors.BadResource) return;
+        // One client gave up in the backlog; the next one is waiting.
+        if (isAbandonedConnection(error)) continue;
+        // Running out of descriptors or memory, or an error of unknown kind:
+        // retrying at once would be a busy loop.
         this.#lifecycle.report(error);
         // Only the backoff or a shutdown end the pause; a connection ending
         // does not, or a burst of closes would turn backoff into a busy loop.
@@ -413,10 +562,15 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     }
   }
 
-  /** Runs the handler for `conn`; never rejects. */
+  /** Runs the handler for `conn`, then lingers and closes it; never rejects. */
   async #serveConnection(conn: Deno.Conn): Promise<void> {
-    const connection = new ServedConnection(this.#tick);
+    const connection = new ServedConnection(this.#tick, this.#arm);
     this.#connections.set(conn, connection);
+    if (this.#connectionTimeout !== undefined) {
+      connection.connectionDeadline = performance.now() +
+        this.#connectionTimeout;
+      this.#arm(connection.connectionDeadline);
+    }
     try {
       if (this.#idleTimeout !== undefined) {
         this.#trackProgress(conn, connection);
@@ -426,8 +580,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       if (!connection.closedByServer) this.#lifecycle.report(error, conn);
     } finally {
       if (!connection.closedByServer) {
-        this.#closeConn(conn);
         connection.end(settledReason);
+        await this.#lingerAndClose(conn, connection);
       }
       // False when a forced shutdown already let go of the connection.
       if (this.#connections.delete(conn)) {
@@ -440,6 +594,50 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   }
 
   /**
+   * Closes a connection whose handler has settled: first half-closes it and
+   * reads and discards what the peer still sends, until the peer closes or
+   * `lingerTimeout` passes. Closing a socket with unread input sends a reset
+   * that makes the peer's kernel drop the reply it has not yet read; once the
+   * input is drained, the close sends a plain FIN. Never throws.
+   */
+  async #lingerAndClose(
+    conn: Deno.Conn,
+    connection: ServedConnection,
+  ): Promise<void> {
+    if (
+      this.#lingerTimeout === 0 || this.#stopping ||
+      typeof conn.closeWrite !== "function"
+    ) {
+      this.#closeConn(conn);
+      return;
+    }
+    try {
+      await conn.closeWrite();
+    } catch (error) {
+      // Closed by its handler: nothing is left to linger on. Any other
+      // failure (the handler half-closed already, the peer is gone) leaves
+      // the read below to find out.
+      if (error instanceof Deno.errors.BadResource) return;
+    }
+    connection.lingering = true;
+    connection.requestDeadline = Infinity;
+    if (this.#lingerTimeout !== Infinity) {
+      connection.lingerDeadline = performance.now() + this.#lingerTimeout;
+      this.#arm(connection.lingerDeadline);
+    }
+    const discard = new Uint8Array(LINGER_BUFFER_SIZE);
+    try {
+      while ((await conn.read(discard)) !== null) {
+        if (connection.closedByServer) return;
+      }
+    } catch {
+      // Reset by the peer, or closed by the server (lingerTimeout, idle,
+      // shutdown): either way lingering is over.
+    }
+    if (!connection.closedByServer) this.#closeConn(conn);
+  }
+
+  /**
    * Counts read and write progress for the idle timeout. This is the one
    * place where the engine instruments the caller's connection: a
    * `Deno.Conn` has no progress event, and a timer per read would cost more
@@ -449,10 +647,10 @@ export class Server<A extends Deno.Addr = Deno.Addr>
    * write this costs one `then`: the least that can observe completion.
    */
   #trackProgress(conn: Deno.Conn, connection: ServedConnection): void {
-    this.#idleSweep ??= setInterval(
-      this.#sweepIdle,
-      this.#idleTimeout! / IDLE_SWEEPS_PER_TIMEOUT,
-    );
+    if (this.#nextSweep === Infinity) {
+      this.#nextSweep = performance.now() + this.#sweepInterval();
+      this.#arm(this.#nextSweep);
+    }
     const read = conn.read.bind(conn);
     const write = conn.write.bind(conn);
     const onProgress = <T>(result: T): T => {
@@ -464,29 +662,73 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     Object.defineProperties(conn, progressStreams(conn));
   }
 
+  #sweepInterval(): number {
+    return this.#idleTimeout! / IDLE_SWEEPS_PER_TIMEOUT;
+  }
+
+  /**
+   * Sets the one server-wide timer to fire at `at` (a `performance.now()`
+   * time) unless it already fires sooner. Deadlines are set later than most
+   * others, so this rarely touches the timer.
+   */
+  #arm = (at: number): void => {
+    if (at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(
+      this.#onTimer,
+      Math.max(0, Math.ceil(at - performance.now())),
+    );
+  };
+
   #idleReason = (): Error =>
     new Deno.errors.TimedOut(
       `the connection made no progress for more than ${this.#idleTimeout} ms (idleTimeout)`,
     );
 
-  #sweepIdle = (): void => {
-    this.#tick++;
+  #connectionReason = (): Error =>
+    new Deno.errors.TimedOut(
+      `the connection was open for more than ${this.#connectionTimeout} ms (connectionTimeout)`,
+    );
+
+  /** Runs the idle sweep when due, ends connections past a deadline, and sets the timer again. */
+  #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    const sweep = now >= this.#nextSweep;
+    if (sweep) {
+      this.#tick++;
+      this.#nextSweep = now + this.#sweepInterval();
+    }
+    let earliest = Infinity;
     for (const [conn, connection] of this.#connections) {
+      if (connection.closedByServer) continue;
       // A tick is idleTimeout / IDLE_SWEEPS_PER_TIMEOUT long; progress during
       // tick t is at most (t + 1) ticks old, so this never closes early.
       if (
-        !connection.closedByServer &&
-        this.#tick - connection.lastProgress > IDLE_SWEEPS_PER_TIMEOUT
+        sweep && this.#tick - connection.lastProgress > IDLE_SWEEPS_PER_TIMEOUT
       ) {
-        connection.closedByServer = true;
-        this.#closeConn(conn);
+        this.#endByServer(conn, connection);
         connection.end(this.#idleReason);
+      } else if (connection.deadline <= now) {
+        this.#endByServer(conn, connection);
+        if (connection.requestDeadline <= now) {
+          const ms = connection.requestDeadlineMs;
+          connection.end(() =>
+            new Deno.errors.TimedOut(
+              `the handler's deadline of ${ms} ms passed (context.setDeadline)`,
+            )
+          );
+        } else {
+          connection.end(this.#connectionReason);
+        }
+      } else {
+        earliest = Math.min(earliest, connection.deadline);
       }
     }
-    if (this.#connections.size === 0) {
-      clearInterval(this.#idleSweep);
-      this.#idleSweep = undefined;
-    }
+    if (this.#connections.size === 0) this.#nextSweep = Infinity;
+    this.#arm(Math.min(this.#nextSweep, earliest));
   };
 }
 
@@ -560,9 +802,10 @@ function progressStreams(conn: Deno.Conn): PropertyDescriptorMap {
  * The server owns the listener and every accepted connection: a connection is
  * closed when its handler settles, and the listener when the server stops.
  * A handler that throws or rejects is reported to `onError` and the server
- * goes on serving. Accept errors such as EMFILE (too many open files) are
- * reported too, and accepting resumes after a pause that grows from 5 ms to
- * 1 s while they last.
+ * goes on serving. A client that resets before it is accepted is skipped at
+ * once, unreported. Other accept errors, such as EMFILE (too many open
+ * files), are reported, and accepting resumes after a pause that grows from
+ * 5 ms to 1 s while they last.
  *
  * @typeParam C The connection type of the listener.
  * @typeParam A The address type of the listener.
@@ -632,6 +875,17 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
       "options.idleTimeout must be more than 0 ms, got 0; leave it out for no limit",
     );
   }
+  assertMilliseconds(options.connectionTimeout, "options.connectionTimeout");
+  if (options.connectionTimeout === 0) {
+    throw new RangeError(
+      "options.connectionTimeout must be more than 0 ms, got 0; leave it out for no limit",
+    );
+  }
+  assertMilliseconds(
+    options.lingerTimeout,
+    "options.lingerTimeout",
+    "use 0 to close at once, or leave it out for 5 s",
+  );
   return new Server(
     listener as Deno.Listener<Deno.Conn, A>,
     handler as ConnectionHandler<Deno.Conn>,

@@ -28,6 +28,12 @@ import {
   udpFlood,
 } from "./soak/datagrams.ts";
 import { isMissing } from "./_helpers.ts";
+import {
+  ENGINE_REDUCED,
+  lingerReplies,
+  resetFlood,
+  tricklers,
+} from "./soak/engine.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {
@@ -96,4 +102,21 @@ Deno.test({
 
 Deno.test("a UDP server keeps answering while stuck handlers are given up at handlerTimeout", async () => {
   report("stuck handlers", await stuckHandlers(DATAGRAMS_REDUCED.stuck));
+});
+
+Deno.test({
+  name:
+    "clients that reset before accept delay no other client and are not reported",
+  ignore: await isMissing("python3"),
+  async fn() {
+    report("resets", await resetFlood(ENGINE_REDUCED.resets));
+  },
+});
+
+Deno.test("a large reply after unread input arrives whole, every time", async () => {
+  report("linger", await lingerReplies(ENGINE_REDUCED.linger));
+});
+
+Deno.test("trickling clients are dropped at connectionTimeout while a real client is served", async () => {
+  report("tricklers", await tricklers(ENGINE_REDUCED.tricklers));
 });

@@ -12,6 +12,7 @@ import {
   DEADLINE_MS,
   delay,
   echo,
+  isMissing,
   readAll,
   waitFor,
   within,
@@ -916,4 +917,291 @@ Deno.test("serve() aborts the handler's context signal once the handler has sett
   assertEquals(await client.read(new Uint8Array(1)), null);
   assertEquals(signal.aborted, true);
   assertEquals((signal.reason as DOMException).name, "AbortError");
+});
+
+/**
+ * Connects `count` times with SO_LINGER {1, 0} from Python and closes each
+ * socket at once, so that each reaches the backlog and is then reset before
+ * the server accepts it, as a plain TCP health check does.
+ */
+async function resetBeforeAccept(port: number, count: number): Promise<void> {
+  const script = `
+import socket, struct
+for _ in range(${count}):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.connect(("127.0.0.1", ${port}))
+    s.close()
+`;
+  const { code, stderr } = await new Deno.Command("python3", {
+    args: ["-c", script],
+    stdout: "null",
+  }).output();
+  assertEquals(code, 0, decoder.decode(stderr));
+}
+
+Deno.test({
+  name:
+    "serve() skips clients that reset before accept, without reporting them",
+  ignore: await isMissing("python3"),
+  async fn() {
+    const { calls, onError } = errorLog();
+    const holding = Promise.withResolvers<void>();
+    let served = 0;
+    await using server = serve(listen(), async (conn) => {
+      if (served++ === 0) {
+        holding.resolve();
+        await conn.read(new Uint8Array(1));
+      } else {
+        await writeAll(conn, "served");
+      }
+    }, { maxConnections: 1, onError });
+    // The one slot is taken, so the resets wait in the backlog and are
+    // accepted only after they have been reset.
+    const holder = await connect(server.addr);
+    await within(holding.promise, "the first handler");
+    await resetBeforeAccept((server.addr as Deno.NetAddr).port, 8);
+    using client = await connect(server.addr);
+    holder.close();
+    assertEquals(await readAll(client), "served");
+    assertEquals(calls, []);
+  },
+});
+
+Deno.test("serve() accepts again at once after NotConnected, ConnectionReset and ConnectionAborted", async () => {
+  // Thirty errors that paused accepting, 5 ms doubling to 1 s, would take
+  // about 25 s: more than the bound on serving the client.
+  const abandoned = [
+    () => new Deno.errors.NotConnected("Transport endpoint is not connected"),
+    () => new Deno.errors.ConnectionReset("Connection reset by peer"),
+    () => new Deno.errors.ConnectionAborted("Software caused connection abort"),
+  ];
+  const inner = listen();
+  let thrown = 0;
+  const listener = Object.assign(recordingListener(inner, []), {
+    accept(): Promise<Deno.TcpConn> {
+      if (thrown < 30) return Promise.reject(abandoned[thrown++ % 3]());
+      return inner.accept();
+    },
+  });
+  const { calls, onError } = errorLog();
+  await using server = serve(listener, (conn) => writeAll(conn, "served"), {
+    onError,
+  });
+  using client = await connect(server.addr);
+  assertEquals(await readAll(client), "served");
+  assertEquals(thrown, 30);
+  assertEquals(calls, []);
+});
+
+/** The reply of the lingering tests: larger than the socket buffers, so that most of it is still in flight when the handler returns. */
+const LARGE_REPLY_BYTES = 4 * 1024 * 1024;
+
+/** Input that the handler of the lingering tests never reads. */
+const UNREAD_BYTES = 64 * 1024;
+
+/**
+ * Serves a handler that writes a 4 MiB reply without reading the 64 KiB its
+ * client sent first, and returns how many bytes of the reply the client
+ * read before the end of the stream or a reset. The client reads slowly, so
+ * that much of the reply is still in flight when the handler returns: a
+ * reset then drops it.
+ */
+async function replyAfterUnreadInput(
+  listener: Deno.Listener,
+  dial: (addr: Deno.Addr) => Promise<Deno.Conn>,
+): Promise<number> {
+  const sent = Promise.withResolvers<void>();
+  const reply = new Uint8Array(LARGE_REPLY_BYTES).fill(42);
+  await using server = serve(listener, async (conn) => {
+    await sent.promise;
+    for (let offset = 0; offset < reply.length;) {
+      offset += await conn.write(reply.subarray(offset));
+    }
+  });
+  using client = await dial(server.addr);
+  const unread = new Uint8Array(UNREAD_BYTES).fill(7);
+  for (let offset = 0; offset < unread.length;) {
+    offset += await client.write(unread.subarray(offset));
+  }
+  sent.resolve();
+  const buffer = new Uint8Array(64 * 1024);
+  let received = 0;
+  for (let i = 0; i <= LARGE_REPLY_BYTES; i++) {
+    let n: number | null;
+    try {
+      n = await within(client.read(buffer), "the reply");
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionReset) break;
+      throw error;
+    }
+    if (n === null) break;
+    received += n;
+    await delay(2);
+  }
+  return received;
+}
+
+Deno.test("serve() lingers so that a large reply arrives whole after input the handler never read", async () => {
+  const received = await replyAfterUnreadInput(listen(), connect);
+  assertEquals(received, LARGE_REPLY_BYTES);
+});
+
+Deno.test("serve() delivers a large reply whole after unread input on a Unix listener too", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/linger.sock`;
+    const received = await replyAfterUnreadInput(
+      Deno.listen({ transport: "unix", path }),
+      () => Deno.connect({ transport: "unix", path }),
+    );
+    assertEquals(received, LARGE_REPLY_BYTES);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve() keeps a lingering connection's slot until the peer closes", async () => {
+  await using server = serve(listen(), (conn) => writeAll(conn, "bye"), {
+    lingerTimeout: Infinity,
+  });
+  using client = await connect(server.addr);
+  assertEquals(await readAll(client), "bye");
+  // The reply ended with a half-close; the connection lingers until the
+  // client closes its side.
+  assertEquals(server.connections, 1);
+  client.closeWrite();
+  await waitFor(() => server.connections === 0, "the lingering to end");
+});
+
+Deno.test("serve() ends lingering after lingerTimeout, and closes at once with 0", async () => {
+  for (const lingerTimeout of [0, 20]) {
+    await using server = serve(listen(), (conn) => writeAll(conn, "bye"), {
+      lingerTimeout,
+    });
+    using client = await connect(server.addr);
+    assertEquals(await readAll(client), "bye");
+    await waitFor(() => server.connections === 0, "the connection to close");
+  }
+});
+
+Deno.test("shutdown() closes lingering connections at once", async () => {
+  const server = serve(listen(), (conn) => writeAll(conn, "bye"), {
+    lingerTimeout: Infinity,
+  });
+  using client = await connect(server.addr);
+  assertEquals(await readAll(client), "bye");
+  assertEquals(server.connections, 1);
+  await within(server.shutdown(), "the shutdown");
+  assertEquals(server.connections, 0);
+});
+
+/**
+ * Writes one byte every `interval` ms until the connection fails or ends,
+ * for at most DEADLINE_MS; returns how it ended.
+ */
+async function trickle(conn: Deno.Conn, interval: number): Promise<string> {
+  const byte = new Uint8Array([120]);
+  const rounds = DEADLINE_MS / interval;
+  for (let i = 0; i < rounds; i++) {
+    try {
+      await conn.write(byte);
+    } catch (error) {
+      return `closed: ${(error as Error).name}`;
+    }
+    await delay(interval);
+  }
+  return "still open";
+}
+
+Deno.test("serve() ends a trickling connection at connectionTimeout, however busy it is", async () => {
+  const { promise: ended, resolve } = Promise.withResolvers<unknown>();
+  const { calls, onError } = errorLog();
+  await using server = serve(listen(), async (conn, { signal }) => {
+    signal.addEventListener("abort", () => resolve(signal.reason));
+    const buffer = new Uint8Array(16);
+    while ((await conn.read(buffer)) !== null) {
+      // A byte at a time keeps the connection from ever being idle.
+    }
+  }, { idleTimeout: 1_000, connectionTimeout: 100, onError });
+  using client = await connect(server.addr);
+  const how = trickle(client, 10);
+  const reason = await within(ended, "connectionTimeout");
+  assertInstanceOf(reason, Deno.errors.TimedOut);
+  assertStringIncludes(reason.message, "100 ms (connectionTimeout)");
+  assertStringIncludes(await how, "closed");
+  assertEquals(calls, []);
+});
+
+Deno.test("context.setDeadline() ends a connection whose request takes too long", async () => {
+  const { promise: ended, resolve } = Promise.withResolvers<unknown>();
+  await using server = serve(listen(), async (conn, context) => {
+    context.signal.addEventListener(
+      "abort",
+      () => resolve(context.signal.reason),
+    );
+    // A line protocol: a deadline for each line, however slowly it comes.
+    context.setDeadline(50);
+    const buffer = new Uint8Array(16);
+    while ((await conn.read(buffer)) !== null) {
+      // The trickler never sends a newline.
+    }
+  }, { idleTimeout: 1_000 });
+  using client = await connect(server.addr);
+  const how = trickle(client, 10);
+  const reason = await within(ended, "the handler's deadline");
+  assertInstanceOf(reason, Deno.errors.TimedOut);
+  assertStringIncludes(reason.message, "50 ms passed (context.setDeadline)");
+  assertStringIncludes(await how, "closed");
+});
+
+Deno.test("context.setDeadline(Infinity) clears the deadline", async () => {
+  await using server = serve(listen(), async (conn, context) => {
+    context.setDeadline(20);
+    context.setDeadline(Infinity);
+    // Past the cleared deadline, and past a server-wide timer's tick.
+    await delay(100);
+    await writeAll(conn, "alive");
+  }, { connectionTimeout: DEADLINE_MS });
+  using client = await connect(server.addr);
+  assertEquals(await readAll(client), "alive");
+});
+
+Deno.test("context.setDeadline() rejects what is not milliseconds, naming the fix", async () => {
+  const { promise: done, resolve } = Promise.withResolvers<unknown[]>();
+  await using server = serve(listen(), (_conn, context) => {
+    const errors: unknown[] = [];
+    for (const ms of [-1, NaN, "5", undefined]) {
+      try {
+        context.setDeadline(ms as number);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    resolve(errors);
+  });
+  using client = await connect(server.addr);
+  const errors = await within(done, "the handler");
+  assertEquals(errors.length, 4);
+  assertInstanceOf(errors[0], RangeError);
+  assertInstanceOf(errors[1], RangeError);
+  assertInstanceOf(errors[2], TypeError);
+  assertInstanceOf(errors[3], TypeError);
+  for (const error of errors) {
+    assertStringIncludes((error as Error).message, "context.setDeadline(ms)");
+  }
+  assertEquals(await readAll(client), "");
+});
+
+Deno.test("serve() rejects connectionTimeout 0 and a negative lingerTimeout", () => {
+  assertThrows(
+    () => serve(listen(), () => {}, { connectionTimeout: 0 }),
+    RangeError,
+    "options.connectionTimeout must be more than 0 ms",
+  );
+  assertThrows(
+    () => serve(listen(), () => {}, { lingerTimeout: -1 }),
+    RangeError,
+    "use 0 to close at once",
+  );
 });

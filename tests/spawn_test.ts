@@ -497,7 +497,10 @@ Deno.test("spawnHandler() handlers reject when the spawn fails", async () => {
   using conn = await listener.accept();
   await assertRejects(
     async () => {
-      await handler(conn, { signal: new AbortController().signal });
+      await handler(conn, {
+        signal: new AbortController().signal,
+        setDeadline() {},
+      });
     },
     Deno.errors.NotFound,
     "spawn no-such-program-for-spawn-test: program not found",

@@ -25,6 +25,7 @@ import {
   unixFiles,
 } from "./scenarios.ts";
 import { DATAGRAMS_FULL, stuckHandlers, udpFlood } from "./datagrams.ts";
+import { ENGINE_FULL, lingerReplies, resetFlood, tricklers } from "./engine.ts";
 
 interface Scenario {
   title: string;
@@ -101,6 +102,26 @@ const scenarios: Scenario[] = [
     about:
       `${DATAGRAMS_FULL.stuck.bursts} bursts of ${DATAGRAMS_FULL.stuck.stuck} datagrams whose handler never settles, one burst per handlerTimeout (${DATAGRAMS_FULL.stuck.handlerTimeout} ms), against a UDP server with maxConcurrency 16, while a client makes ${DATAGRAMS_FULL.stuck.requests} \`requestUdp()\` calls. Asserted: every request is answered, and every stuck handler is given up and reported to onError as TimedOut.`,
     run: () => stuckHandlers(DATAGRAMS_FULL.stuck),
+  },
+  {
+    title: "Clients that reset before accept",
+    about:
+      `A well-behaved client's connect-to-reply time over ${ENGINE_FULL.resets.requests} requests, quiet and then while Python clients connect and reset (SO_LINGER {1, 0}) at ${ENGINE_FULL.resets.resetsPerSecond} per second for ${
+        ENGINE_FULL.resets.attack / 1000
+      } s. Asserted: every request is answered, nothing is reported to onError, and the median under attack is within 2× the quiet one (plus 5 ms of scheduling slack).`,
+    run: () => resetFlood(ENGINE_FULL.resets),
+  },
+  {
+    title: "Lingering close",
+    about:
+      `${ENGINE_FULL.linger.tries} clients each send 64 KiB that the handler never reads, then read its 4 MiB reply slowly. Asserted: every reply arrives whole, ending with a clean end of stream, not a reset.`,
+    run: () => lingerReplies(ENGINE_FULL.linger),
+  },
+  {
+    title: "Trickling clients",
+    about:
+      `${ENGINE_FULL.tricklers.tricklers} clients each send one byte every ${ENGINE_FULL.tricklers.byteInterval} ms (never idle for idleTimeout ${ENGINE_FULL.tricklers.idleTimeout} ms) against maxConnections ${ENGINE_FULL.tricklers.maxConnections} and connectionTimeout ${ENGINE_FULL.tricklers.connectionTimeout} ms, while a real client asks for a reply. Asserted: every trickler is closed by the server, the real client is served, nothing is reported to onError.`,
+    run: () => tricklers(ENGINE_FULL.tricklers),
   },
 ];
 
