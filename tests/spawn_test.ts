@@ -7,6 +7,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { ExitError, spawnHandler, type SpawnHandlerOptions } from "../spawn.ts";
+import * as server from "../server.ts";
 import type { ServeOptions, Server } from "../server.ts";
 import { serveTcp } from "../tcp.ts";
 import { serveUnix } from "../unix.ts";
@@ -15,6 +16,7 @@ import {
   readAll,
   readLine,
   tempDir,
+  waitFor,
   within,
   writeAll,
 } from "./_helpers.ts";
@@ -119,13 +121,62 @@ Deno.test("spawnHandler() closes the write side when the command's output ends, 
   assertEquals(s.errors, []);
 });
 
-Deno.test("spawnHandler() closes the connection when the command exits, though the client never half-closes", async () => {
+Deno.test("spawnHandler() ends the client's stream when the command exits, though the client never half-closes", async () => {
   await using s = spawnServer(["sh", "-c", "echo bye"]);
-  using client = await connect(s.port);
+  const client = await connect(s.port);
   assertEquals(await readAll(client), "bye\n");
   await s.settled();
-  assertEquals(s.server.connections, 0);
+  // The server closes the connection once the client has gone (or its
+  // lingering time is over).
+  client.close();
+  await waitFor(() => s.server.connections === 0, "the connection to close");
   assertEquals(s.errors, []);
+});
+
+/**
+ * A reply that fits in the socket buffers of loopback, so that the command
+ * can write all of it and exit before the client reads a byte.
+ */
+const BUFFERED_REPLY = 1024 * 1024;
+
+Deno.test({
+  name:
+    "spawnHandler() delivers a command's whole output though the client sent input it never read",
+  // The engine's lingering close is what keeps the reply whole.
+  ignore: !("DEFAULT_LINGER_TIMEOUT_MS" in server),
+  async fn() {
+    // The command writes its output and exits without reading its input;
+    // the client reads only once the handler has settled. A close with the
+    // client's bytes unread resets the connection, and the kernel drops
+    // what is still unsent of the output.
+    await using s = spawnServer([
+      "head",
+      "-c",
+      String(BUFFERED_REPLY),
+      "/dev/zero",
+    ]);
+    using client = await connect(s.port);
+    const sending = (async () => {
+      await writeAll(client, new Uint8Array(1024 * 1024));
+      await client.closeWrite();
+    })().catch(() => {});
+    await s.settled();
+    let received = 0;
+    let failure: unknown;
+    const buffer = new Uint8Array(64 * 1024);
+    const reading = (async () => {
+      try {
+        for (let n; (n = await client.read(buffer)) !== null;) received += n;
+      } catch (error) {
+        failure = error;
+      }
+    })();
+    await within(reading, "the end of the output");
+    assertEquals(failure, undefined);
+    assertEquals(received, BUFFERED_REPLY);
+    await sending;
+    assertEquals(s.errors, []);
+  },
 });
 
 Deno.test("spawnHandler() sets PROTO and the TCP addresses as ucspi-tcp does", async () => {
@@ -704,7 +755,12 @@ Deno.test("spawnHandler() handlers reject when the spawn fails", async () => {
   using conn = await listener.accept();
   await assertRejects(
     async () => {
-      await handler(conn, { signal: new AbortController().signal });
+      // A context as the engine passes it: a handler uses only its signal.
+      const context = {
+        signal: new AbortController().signal,
+        setDeadline: () => {},
+      };
+      await handler(conn, context);
     },
     Deno.errors.NotFound,
     "spawn no-such-program-for-spawn-test: program not found",
