@@ -23,6 +23,7 @@ import {
   unixFiles,
 } from "./soak/scenarios.ts";
 import { isMissing } from "./_helpers.ts";
+import { REDUCED_SPAWN_LIMIT, spawnLimit } from "./soak/spawn.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {
@@ -78,4 +79,8 @@ Deno.test("every example without one of its header flags names the flag and leav
 
 Deno.test("requestUdp() completes or reports its attempts against a server dropping 30% of datagrams", async () => {
   report("udp loss", await udpLoss(REDUCED.udpLoss));
+});
+
+Deno.test("examples/tcp_exec_server.ts runs at most 40 commands at once by default", async () => {
+  report("spawn limit", await spawnLimit(REDUCED_SPAWN_LIMIT));
 });

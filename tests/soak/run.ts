@@ -24,6 +24,7 @@ import {
   udpLoss,
   unixFiles,
 } from "./scenarios.ts";
+import { FULL_SPAWN_LIMIT, spawnLimit } from "./spawn.ts";
 
 interface Scenario {
   title: string;
@@ -88,6 +89,12 @@ const scenarios: Scenario[] = [
     about:
       `${FULL.udpLoss.requests} \`requestUdp()\` calls, ${FULL.udpLoss.concurrency} at a time, against a server that ignores a random 30% of datagrams. Asserted: every request returns its exact answer within its retry budget, or fails with TimedOut listing every attempt.`,
     run: () => udpLoss(FULL.udpLoss),
+  },
+  {
+    title: "Process per connection: the default limit",
+    about:
+      `${FULL_SPAWN_LIMIT.clients} clients connect at once to \`examples/tcp_exec_server.ts\`, run without \`--max-connections\`; each command is a shell that waits ${FULL_SPAWN_LIMIT.hold} ms and answers. The commands alive are counted from \`/proc\` throughout. Asserted: every client gets its answer, and never more commands are alive at once than the example's default limit (40, \`tcpserver -c\`'s default); the other clients wait in the listen backlog.`,
+    run: () => spawnLimit(FULL_SPAWN_LIMIT),
   },
 ];
 
