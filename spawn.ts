@@ -21,6 +21,14 @@
  * `UNIXREMOTEEUID`...), which come from `SO_PEERCRED`; Deno does not expose
  * it, so they are not set.
  *
+ * As `tcpserver` does, every variable of both families (the list of
+ * ucspi-tcp's `tcp-environ(5)`, with `TCPINTERFACE` of its IPv6 patch, and of
+ * ucspi-unix's `PROTOCOL`: `TCPREMOTEHOST`, `TCPREMOTEINFO`, `UNIXREMOTEPID`...)
+ * is removed from the environment the command inherits before the
+ * connection's own are set: a server started by another UCSPI server, or
+ * from a shell that has them, never hands a command a stale client name or a
+ * `TCPREMOTEIP` next to `PROTO=UNIX`.
+ *
  * @example A Unix socket server that tells each client where it connected
  * ```ts
  * import { spawnHandler } from "@sockets/net/spawn";
@@ -47,6 +55,13 @@ import "./_deno_version.ts";
 import { copy, lines, type Reader, type Writer } from "./io.ts";
 import { explainSpawn } from "./_errors.ts";
 import { assertKnownOptions, assertOptions, show } from "./_validate.ts";
+import {
+  assertInheritEnv,
+  assertNotConnectionVariable,
+  connectionEnv,
+  inheritedEnv,
+  requireEnvPermission,
+} from "./_spawn_env.ts";
 import type { ConnectionContext, ConnectionHandler } from "./server.ts";
 
 export type { ConnectionContext, ConnectionHandler } from "./server.ts";
@@ -64,11 +79,22 @@ export interface SpawnHandlerOptions {
   /**
    * Start the command with only `env` and the connection's variables,
    * instead of the server's environment plus those: a command then learns
-   * none of the server's secrets.
+   * none of the server's secrets. The same as `inheritEnv: []`.
    *
    * @default {false}
    */
   clearEnv?: boolean;
+  /**
+   * The names of the server's variables the command inherits, such as
+   * `["PATH", "LANG"]`: the rest of the server's environment (its secrets
+   * among them) stays behind. A name that is not set is skipped. Reading
+   * them needs `--allow-env=PATH,LANG`, checked when the handler is made;
+   * without this option the whole environment is inherited, and reading it
+   * needs `--allow-env`.
+   *
+   * @default {undefined}
+   */
+  inheritEnv?: readonly string[];
   /**
    * The command's working directory.
    *
@@ -99,6 +125,7 @@ const KILL_GRACE_MS = 10_000;
 const SPAWN_HANDLER_OPTION_NAMES: readonly string[] = [
   "env",
   "clearEnv",
+  "inheritEnv",
   "cwd",
   "stderr",
 ];
@@ -161,7 +188,8 @@ export class ExitError extends Error {
 interface Spec {
   command: readonly string[];
   env: Record<string, string>;
-  clearEnv: boolean;
+  /** The server's variables passed on; `undefined`: all of them. */
+  inheritEnv: readonly string[] | undefined;
   cwd: string | undefined;
   stderr: "inherit" | "null" | ((line: string, conn: Deno.Conn) => void);
 }
@@ -197,6 +225,7 @@ function assertEnv(env: unknown): asserts env is Record<string, string> {
     );
   }
   for (const [name, value] of Object.entries(env)) {
+    assertNotConnectionVariable(name, `options.env.${name}`);
     if (typeof value !== "string") {
       throw new TypeError(
         `options.env.${name} must be a string, got ${
@@ -225,28 +254,6 @@ function requireRunPermission(program: string): void {
       `spawn ${program}: permission denied; run again with --allow-run=${program}`,
     );
   }
-}
-
-/**
- * The variables that describe the connection, as ucspi-tcp and ucspi-unix
- * set them.
- */
-function connectionEnv(conn: Deno.Conn): Record<string, string> {
-  const local = conn.localAddr;
-  const remote = conn.remoteAddr;
-  if (local.transport === "tcp" && remote.transport === "tcp") {
-    return {
-      PROTO: "TCP",
-      TCPLOCALIP: local.hostname,
-      TCPLOCALPORT: String(local.port),
-      TCPREMOTEIP: remote.hostname,
-      TCPREMOTEPORT: String(remote.port),
-    };
-  }
-  if (local.transport === "unix") {
-    return { PROTO: "UNIX", UNIXLOCALPATH: local.path };
-  }
-  return {};
 }
 
 /** A {@linkcode Reader} over a child's output pipe, which can be stopped. */
@@ -369,8 +376,14 @@ async function serveConnection(
     child = new Deno.Command(program, {
       args,
       cwd: spec.cwd,
-      clearEnv: spec.clearEnv,
-      env: { ...spec.env, ...connectionEnv(conn) },
+      // Deno.Command can add variables but not remove one: the command gets
+      // exactly the environment built here.
+      clearEnv: true,
+      env: {
+        ...inheritedEnv(spec.inheritEnv),
+        ...spec.env,
+        ...connectionEnv(conn),
+      },
       stdin: "piped",
       stdout: "piped",
       stderr: stderrMode,
@@ -446,18 +459,17 @@ async function serveConnection(
   try {
     const { success, code, signal } = await status;
     await downstream;
-    if (!upstreamDone && !connClosed) {
-      // The command is done and its output sent: the connection closes with
-      // it, which also ends the read still waiting for the client. Marked
-      // closed first: this close is no reason to stop anything.
+    if (upstreamDone) {
+      await upstream;
+    } else {
+      // The command is done and its output sent (and the sending side
+      // closed): the handler settles without waiting for a client that may
+      // never stop sending. The engine closes the connection, lingering
+      // first so that the client's unread bytes cannot reset it and cut the
+      // output; that close also ends the read still waiting here, and is no
+      // reason to stop anything.
       connClosed = true;
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
     }
-    await upstream;
     await stopping;
     const stderrError = await stderrFailure;
     if (connError !== undefined) throw connError;
@@ -507,16 +519,34 @@ function signal(child: Deno.ChildProcess, name: Deno.Signal): boolean {
  *
  * The command gets the connection's address in its environment (`PROTO`,
  * `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPLOCALIP`, `TCPLOCALPORT`, or
- * `UNIXLOCALPATH`; see the module doc), plus `options.env`.
+ * `UNIXLOCALPATH`; see the module doc), over `options.env`, over what it
+ * inherits from the server: by default the server's whole environment
+ * without any connection variable of ucspi-tcp or ucspi-unix (as `tcpserver`
+ * removes them), which needs `--allow-env` to read; with `inheritEnv`, only
+ * the variables it names (`--allow-env=PATH,LANG` for
+ * `inheritEnv: ["PATH", "LANG"]`), which keeps the server's secrets from
+ * every command; with `clearEnv`, nothing. `Deno.Command` cannot remove a
+ * variable from the environment a child inherits (setting it to `""` is
+ * not removing it), so the command always gets an environment built here,
+ * read from the server's at each connection.
+ *
+ * Each connection runs a process: a server running this handler should set
+ * `maxConnections`, as `tcpserver -c` does (its default is 40), so that a
+ * crowd of clients waits in the listen backlog instead of starting a
+ * process each. The handler cannot set it: only the engine can pause
+ * accepting, and a limit inside the handler would hold the waiting clients
+ * accepted, with their descriptors, instead of in the backlog.
  *
  * Both directions carry half-closes: when the client closes its sending
  * side, the command's input ends; when the command's output ends, the
  * connection's sending side is closed (`closeWrite`), so the client reads
- * the end of the stream. When the command exits, the connection closes once
- * its output has been sent (a process it started in the background that
- * keeps the output open keeps the connection open too, as under inetd). The bytes are moved with `copy` from
- * `@sockets/net/io`, through buffers that stay small while the connection
- * idles.
+ * the end of the stream. When the command exits and its output has been
+ * sent, the handler settles and the server closes the connection, lingering
+ * as it does after any handler, so that input the command never read cannot
+ * reset the connection and cut its output (a process it started in the
+ * background that keeps the output open keeps the connection open too, as
+ * under inetd). The bytes are moved with `copy` from `@sockets/net/io`,
+ * through buffers that stay small while the connection idles.
  *
  * The command is stopped (`SIGTERM`, then `SIGKILL` 10 s later) when the
  * connection fails (a reset, or a write to a client that has gone) or when
@@ -533,7 +563,9 @@ function signal(child: Deno.ChildProcess, name: Deno.Signal): boolean {
  * fails on its own (an {@linkcode ExitError} with its exit status). None of
  * them stops the server.
  *
- * Needs `--allow-run=PROGRAM`, checked here rather than at the first client.
+ * Needs `--allow-run=PROGRAM`, and `--allow-env` (or `--allow-env=NAMES`
+ * for `inheritEnv`, nothing with `clearEnv`), checked here rather than at
+ * the first client.
  *
  * @param command The program and its arguments, such as `["cat"]`; a
  * program without a `/` is looked up on the `PATH`.
@@ -541,8 +573,9 @@ function signal(child: Deno.ChildProcess, name: Deno.Signal): boolean {
  * @returns A handler for `serve`, `serveTcp` or `serveUnix`.
  * @throws {TypeError} If `command` is not a non-empty array of strings, or
  * an option has the wrong type.
- * @throws {Deno.errors.NotCapable} If running the program is not permitted;
- * the message names the flag, such as `--allow-run=cat`.
+ * @throws {Deno.errors.NotCapable} If running the program, or reading the
+ * environment it inherits, is not permitted; the message names the flag,
+ * such as `--allow-run=cat` or `--allow-env=PATH`.
  *
  * @example An echo server made of `cat`, with half-close both ways
  * ```ts
@@ -571,6 +604,7 @@ function signal(child: Deno.ChildProcess, name: Deno.Signal): boolean {
  *   { hostname: "127.0.0.1", port: 0, maxConnections: 10 }, // tcpserver -c 10
  *   spawnHandler(["sh", "-c", 'echo "$GREETING $TCPREMOTEIP"'], {
  *     env: { GREETING: "hello" },
+ *     inheritEnv: ["PATH"], // none of the server's secrets
  *     stderr: "null",
  *   }),
  * );
@@ -586,11 +620,23 @@ export function spawnHandler(
   assertCommand(command);
   assertOptions(options);
   assertKnownOptions(options, SPAWN_HANDLER_OPTION_NAMES);
-  const { env = {}, clearEnv = false, cwd, stderr = "inherit" } = options;
+  const {
+    env = {},
+    clearEnv = false,
+    inheritEnv,
+    cwd,
+    stderr = "inherit",
+  } = options;
   assertEnv(env);
   if (typeof clearEnv !== "boolean") {
     throw new TypeError(
       `options.clearEnv must be true or false, got ${show(clearEnv)}`,
+    );
+  }
+  assertInheritEnv(inheritEnv);
+  if (clearEnv && inheritEnv !== undefined) {
+    throw new TypeError(
+      `options.clearEnv and options.inheritEnv both say what the command inherits; give only inheritEnv (clearEnv: true is inheritEnv: [])`,
     );
   }
   if (cwd !== undefined && (typeof cwd !== "string" || cwd === "")) {
@@ -610,10 +656,11 @@ export function spawnHandler(
   const spec: Spec = {
     command: Object.freeze([...command]),
     env: { ...env },
-    clearEnv,
+    inheritEnv: clearEnv ? [] : inheritEnv && Object.freeze([...inheritEnv]),
     cwd,
     stderr,
   };
   requireRunPermission(spec.command[0]);
+  requireEnvPermission(spec.command[0], spec.inheritEnv);
   return (conn, context) => serveConnection(conn, context, spec);
 }

@@ -93,7 +93,7 @@ async function processPerConnection(): Promise<void> {
   console.log("TCP server, a process per connection (tr a-z A-Z)");
   await using server = serveTcp(
     { hostname: "127.0.0.1", port: 0 },
-    spawnHandler(["tr", "a-z", "A-Z"]),
+    spawnHandler(["tr", "a-z", "A-Z"], { clearEnv: true }),
   );
   row("listening on", formatAddress(server.addr));
   for (const message of ["first client", "second client"]) {

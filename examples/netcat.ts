@@ -29,7 +29,8 @@
  * - `--unix PATH`: `--allow-read=PATH --allow-write=PATH
  *   --allow-net=unix:PATH`, and for `--listen` the same on `DIR/.NAME`
  *   plus `unix:DIR/.NAME/s` (see `@sockets/net/unix`);
- * - `--exec CMD`: `--allow-run=CMD`.
+ * - `--exec CMD`: `--allow-run=CMD`; the command gets the connection's
+ *   variables (`PROTO`, `TCPREMOTEIP`...) and none of netcat's environment.
  *
  * Errors print their message, which names any missing flag, and exit 1.
  *
@@ -262,7 +263,7 @@ async function connectStream(flags: Flags): Promise<void> {
     }
     if (flags.exec !== undefined) {
       // No server ends this connection: the command's context never aborts.
-      await spawnHandler(flags.exec)(conn, {
+      await spawnHandler(flags.exec, { clearEnv: true })(conn, {
         signal: new AbortController().signal,
       });
     } else {
@@ -278,7 +279,9 @@ async function connectStream(flags: Flags): Promise<void> {
 }
 
 async function listenStream(flags: Flags): Promise<void> {
-  const handler = flags.exec === undefined ? relay : spawnHandler(flags.exec);
+  const handler = flags.exec === undefined
+    ? relay
+    : spawnHandler(flags.exec, { clearEnv: true });
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);

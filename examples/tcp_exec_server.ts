@@ -1,4 +1,4 @@
-// deno run --allow-net=127.0.0.1 --allow-run=date examples/tcp_exec_server.ts
+// deno run --allow-net=127.0.0.1 --allow-env=PATH,LANG --allow-run=date examples/tcp_exec_server.ts
 /**
  * A process-per-connection server, as inetd and `tcpserver` run one: every
  * client gets its own run of a command, whose standard input and output are
@@ -6,12 +6,15 @@
  * daytime service of RFC 867; give another after `--`, and the permission
  * to run it:
  *
- *     deno run --allow-net=127.0.0.1 --allow-run=cat examples/tcp_exec_server.ts -- cat
+ *     deno run --allow-net=127.0.0.1 --allow-env=PATH,LANG --allow-run=cat examples/tcp_exec_server.ts -- cat
  *
  * The command finds the client's address in its environment, as under
  * `tcpserver`: `PROTO=TCP`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPLOCALIP`,
- * `TCPLOCALPORT`. `--max-connections N` runs at most N commands at once
- * (`tcpserver -c N`); more clients wait in the backlog.
+ * `TCPLOCALPORT`. Of the server's own environment it gets only `PATH` and
+ * `LANG` (hence `--allow-env=PATH,LANG`): no secret of the server reaches a
+ * command. `--max-connections N` runs at most N commands at once
+ * (`tcpserver -c N`, 40 by default as there); more clients wait in the
+ * backlog.
  *
  * Try it with `nc 127.0.0.1 7013`. Ctrl-C stops it; commands still running
  * after a grace period are stopped.
@@ -30,6 +33,16 @@ const DEFAULT_PORT = 7013;
 /** The command of RFC 867's daytime service. */
 const DEFAULT_COMMAND = ["date"];
 
+/** `tcpserver`'s default for `-c`: the most commands it runs at once. */
+const DEFAULT_MAX_CONNECTIONS = 40;
+
+/**
+ * The server's variables a command inherits: where to find programs, and
+ * the language of its messages. The rest of the server's environment, its
+ * secrets among them, stays behind.
+ */
+const INHERITED_ENV = ["PATH", "LANG"];
+
 /** How long commands still running at Ctrl-C get to finish before they are stopped. */
 const SHUTDOWN_TIMEOUT_MS = 2_000;
 
@@ -43,6 +56,7 @@ joined to the connection. Running another command needs --allow-run=COMMAND.
   --hostname HOST          address to listen on (default 127.0.0.1)
   --port PORT              port number or service name (default ${DEFAULT_PORT})
   --max-connections N      commands run at once; the other clients wait
+                           in the backlog (default ${DEFAULT_MAX_CONNECTIONS})
   --idle-timeout MS        stop a command whose client is silent this long
   --help                   show this help`;
 
@@ -77,7 +91,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const command = flags["--"].length > 0 ? flags["--"] : DEFAULT_COMMAND;
-  const handler = spawnHandler(command);
+  const handler = spawnHandler(command, { inheritEnv: INHERITED_ENV });
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
@@ -88,7 +102,7 @@ async function main(args: string[]): Promise<void> {
       maxConnections: optionalNumber(
         flags["max-connections"],
         "max-connections",
-      ),
+      ) ?? DEFAULT_MAX_CONNECTIONS,
       idleTimeout: optionalNumber(flags["idle-timeout"], "idle-timeout"),
       shutdownTimeout: SHUTDOWN_TIMEOUT_MS,
       signal: controller.signal,

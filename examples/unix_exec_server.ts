@@ -1,4 +1,4 @@
-// deno run --allow-read=/tmp/sockets-net --allow-write=/tmp/sockets-net --allow-net=unix:/tmp/sockets-net/exec.sock,unix:/tmp/sockets-net/.exec.sock/s --allow-run=date examples/unix_exec_server.ts
+// deno run --allow-read=/tmp/sockets-net --allow-write=/tmp/sockets-net --allow-net=unix:/tmp/sockets-net/exec.sock,unix:/tmp/sockets-net/.exec.sock/s --allow-env=PATH,LANG --allow-run=date examples/unix_exec_server.ts
 /**
  * A process-per-connection server on a Unix socket, as `unixserver` of
  * ucspi-unix runs one: every client gets its own run of a command, whose
@@ -7,7 +7,11 @@
  * (`--allow-run=cat` for `-- cat`).
  *
  * The command finds `PROTO=UNIX` and `UNIXLOCALPATH` (the socket path) in
- * its environment. `--mode 600` keeps other users from connecting.
+ * its environment; of the server's own environment it gets only `PATH` and
+ * `LANG` (hence `--allow-env=PATH,LANG`), so no secret of the server reaches
+ * a command. `--max-connections N` runs at most N commands at once
+ * (`unixserver -c N`, 10 by default as there); more clients wait in the
+ * backlog. `--mode 600` keeps other users from connecting.
  *
  * The server binds at `DIR/.NAME/s` before it links its socket into place
  * at `DIR/NAME` (see `@sockets/net/unix`), hence the second `unix:` path in
@@ -29,6 +33,16 @@ const DEFAULT_PATH = "/tmp/sockets-net/exec.sock";
 /** The command of RFC 867's daytime service. */
 const DEFAULT_COMMAND = ["date"];
 
+/** `unixserver`'s default for `-c` (ucspi-unix): the most commands it runs at once. */
+const DEFAULT_MAX_CONNECTIONS = 10;
+
+/**
+ * The server's variables a command inherits: where to find programs, and
+ * the language of its messages. The rest of the server's environment, its
+ * secrets among them, stays behind.
+ */
+const INHERITED_ENV = ["PATH", "LANG"];
+
 /** How long commands still running at Ctrl-C get to finish before they are stopped. */
 const SHUTDOWN_TIMEOUT_MS = 2_000;
 
@@ -43,6 +57,7 @@ input and output joined to the connection. Running another command needs
   --path PATH              socket file (default ${DEFAULT_PATH})
   --mode MODE              octal permission bits of the socket, e.g. 600
   --max-connections N      commands run at once; the other clients wait
+                           in the backlog (default ${DEFAULT_MAX_CONNECTIONS})
   --idle-timeout MS        stop a command whose client is silent this long
   --help                   show this help`;
 
@@ -95,7 +110,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const command = flags["--"].length > 0 ? flags["--"] : DEFAULT_COMMAND;
-  const handler = spawnHandler(command);
+  const handler = spawnHandler(command, { inheritEnv: INHERITED_ENV });
   await makeDirectoryOf(flags.path);
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -107,7 +122,7 @@ async function main(args: string[]): Promise<void> {
       maxConnections: optionalNumber(
         flags["max-connections"],
         "max-connections",
-      ),
+      ) ?? DEFAULT_MAX_CONNECTIONS,
       idleTimeout: optionalNumber(flags["idle-timeout"], "idle-timeout"),
       shutdownTimeout: SHUTDOWN_TIMEOUT_MS,
       signal: controller.signal,

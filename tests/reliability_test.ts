@@ -34,6 +34,7 @@ import {
   resetFlood,
   tricklers,
 } from "./soak/engine.ts";
+import { REDUCED_SPAWN_LIMIT, spawnLimit } from "./soak/spawn.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {
@@ -119,4 +120,8 @@ Deno.test("a large reply after unread input arrives whole, every time", async ()
 
 Deno.test("trickling clients are dropped at connectionTimeout while a real client is served", async () => {
   report("tricklers", await tricklers(ENGINE_REDUCED.tricklers));
+});
+
+Deno.test("examples/tcp_exec_server.ts runs at most 40 commands at once by default", async () => {
+  report("spawn limit", await spawnLimit(REDUCED_SPAWN_LIMIT));
 });

@@ -58,6 +58,70 @@ Deno.test("examples/tcp_exec_server.ts runs the command after --, with the clien
   assertEquals(code, 0, stderr);
 });
 
+Deno.test("examples/*_exec_server.ts pass a command only PATH, LANG and the connection's variables", async () => {
+  // What the server itself was started with: a secret, and the variables of
+  // a connection it was once run for.
+  const inherited = {
+    SPAWN_EXAMPLE_SECRET: "secret",
+    TCPREMOTEHOST: "stale-client.example",
+    TCPREMOTEINFO: "stale-user",
+    TCPLOCALHOST: "stale.example",
+    TCPREMOTEIP: "192.0.2.2",
+  };
+  for (const [name, value] of Object.entries(inherited)) {
+    Deno.env.set(name, value);
+  }
+  try {
+    const path = Deno.env.get("PATH");
+    const lang = Deno.env.get("LANG");
+    const kept = [
+      ...(path === undefined ? [] : [`PATH=${path}`]),
+      ...(lang === undefined ? [] : [`LANG=${lang}`]),
+    ];
+    {
+      await using server = await startExample("tcp_exec_server.ts", [
+        "--port",
+        "0",
+        "--",
+        "env",
+      ], { flags: flagsRunning("tcp_exec_server.ts", "env") });
+      using conn = await Deno.connect({ port: server.port });
+      const variables = (await readAll(conn)).trim().split("\n").sort();
+      assertEquals(
+        variables,
+        [
+          ...kept,
+          "PROTO=TCP",
+          "TCPLOCALIP=127.0.0.1",
+          `TCPLOCALPORT=${server.port}`,
+          "TCPREMOTEIP=127.0.0.1",
+          `TCPREMOTEPORT=${conn.localAddr.port}`,
+        ].sort(),
+      );
+      const { code, stderr } = await server.stop();
+      assertEquals(code, 0, stderr);
+    }
+    await using dir = await tempDir("spawn_examples_");
+    const socket = `${dir.path}/exec.sock`;
+    await using server = await startExample("unix_exec_server.ts", [
+      "--path",
+      socket,
+      "--",
+      "env",
+    ], { flags: flagsRunning("unix_exec_server.ts", "env", dir.path) });
+    using conn = await Deno.connect({ transport: "unix", path: socket });
+    const variables = (await readAll(conn)).trim().split("\n").sort();
+    assertEquals(
+      variables,
+      [...kept, "PROTO=UNIX", `UNIXLOCALPATH=${socket}`].sort(),
+    );
+    const { code, stderr } = await server.stop();
+    assertEquals(code, 0, stderr);
+  } finally {
+    for (const name of Object.keys(inherited)) Deno.env.delete(name);
+  }
+});
+
 Deno.test("examples/tcp_exec_server.ts reports a failing command and keeps serving", async () => {
   await using server = await startExample("tcp_exec_server.ts", [
     "--port",

@@ -10,7 +10,15 @@ import { ExitError, spawnHandler, type SpawnHandlerOptions } from "../spawn.ts";
 import type { ServeOptions, Server } from "../server.ts";
 import { serveTcp } from "../tcp.ts";
 import { serveUnix } from "../unix.ts";
-import { isMissing, readAll, readLine, within, writeAll } from "./_helpers.ts";
+import {
+  isMissing,
+  readAll,
+  readLine,
+  tempDir,
+  waitFor,
+  within,
+  writeAll,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -112,13 +120,60 @@ Deno.test("spawnHandler() closes the write side when the command's output ends, 
   assertEquals(s.errors, []);
 });
 
-Deno.test("spawnHandler() closes the connection when the command exits, though the client never half-closes", async () => {
+Deno.test("spawnHandler() ends the client's stream when the command exits, though the client never half-closes", async () => {
   await using s = spawnServer(["sh", "-c", "echo bye"]);
-  using client = await connect(s.port);
+  const client = await connect(s.port);
   assertEquals(await readAll(client), "bye\n");
   await s.settled();
-  assertEquals(s.server.connections, 0);
+  // The server closes the connection once the client has gone (or its
+  // lingering time is over).
+  client.close();
+  await waitFor(() => s.server.connections === 0, "the connection to close");
   assertEquals(s.errors, []);
+});
+
+/**
+ * A reply that fits in the socket buffers of loopback, so that the command
+ * can write all of it and exit before the client reads a byte.
+ */
+const BUFFERED_REPLY = 1024 * 1024;
+
+Deno.test({
+  name:
+    "spawnHandler() delivers a command's whole output though the client sent input it never read",
+  async fn() {
+    // The command writes its output and exits without reading its input;
+    // the client reads only once the handler has settled. A close with the
+    // client's bytes unread resets the connection, and the kernel drops
+    // what is still unsent of the output.
+    await using s = spawnServer([
+      "head",
+      "-c",
+      String(BUFFERED_REPLY),
+      "/dev/zero",
+    ]);
+    using client = await connect(s.port);
+    const sending = (async () => {
+      await writeAll(client, new Uint8Array(1024 * 1024));
+      await client.closeWrite();
+    })().catch(() => {});
+    await s.settled();
+    let received = 0;
+    let failure: unknown;
+    const buffer = new Uint8Array(64 * 1024);
+    const reading = (async () => {
+      try {
+        for (let n; (n = await client.read(buffer)) !== null;) received += n;
+      } catch (error) {
+        failure = error;
+      }
+    })();
+    await within(reading, "the end of the output");
+    assertEquals(failure, undefined);
+    assertEquals(received, BUFFERED_REPLY);
+    await sending;
+    assertEquals(s.errors, []);
+  },
 });
 
 Deno.test("spawnHandler() sets PROTO and the TCP addresses as ucspi-tcp does", async () => {
@@ -167,9 +222,9 @@ Deno.test("spawnHandler() sets PROTO=UNIX and UNIXLOCALPATH on a Unix socket", a
   }
 });
 
-Deno.test("spawnHandler() adds options.env, and the connection's variables win", async () => {
+Deno.test("spawnHandler() adds options.env, and the connection's variables", async () => {
   await using s = spawnServer(["env"], {
-    env: { GREETING: "hello", TCPREMOTEIP: "192.0.2.1" },
+    env: { GREETING: "hello" },
     clearEnv: true,
   });
   using client = await connect(s.port);
@@ -182,6 +237,118 @@ Deno.test("spawnHandler() adds options.env, and the connection's variables win",
     `TCPREMOTEIP=127.0.0.1`,
     `TCPREMOTEPORT=${client.localAddr.port}`,
   ]);
+});
+
+/**
+ * Sets `variables` in this process's environment for the length of `run`,
+ * then restores what was there: the server's environment, as a command
+ * would inherit it.
+ */
+async function withServerEnv(
+  variables: Record<string, string>,
+  run: () => Promise<void>,
+): Promise<void> {
+  const before = Object.keys(variables).map((name) =>
+    [name, Deno.env.get(name)] as const
+  );
+  for (const [name, value] of Object.entries(variables)) {
+    Deno.env.set(name, value);
+  }
+  try {
+    await run();
+  } finally {
+    for (const [name, value] of before) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
+  }
+}
+
+/** The variables of the UCSPI families a server may have been started with. */
+const STALE_CONNECTION_VARIABLES = {
+  PROTO: "TCP",
+  TCPLOCALHOST: "stale.example",
+  TCPLOCALIP: "192.0.2.1",
+  TCPLOCALPORT: "1",
+  TCPREMOTEHOST: "stale-client.example",
+  TCPREMOTEINFO: "stale-user",
+  TCPREMOTEIP: "192.0.2.2",
+  TCPREMOTEPORT: "2",
+  TCPINTERFACE: "eth9",
+  UNIXLOCALPATH: "/stale.sock",
+  UNIXLOCALPID: "3",
+  UNIXLOCALUID: "4",
+  UNIXLOCALGID: "5",
+  UNIXREMOTEPID: "6",
+  UNIXREMOTEEUID: "7",
+  UNIXREMOTEEGID: "8",
+};
+
+/** The `NAME=value` lines of `env` output whose name starts with one of `prefixes`. */
+function variablesOf(output: string, prefixes: string[]): string[] {
+  return output.trim().split("\n")
+    .filter((line) => prefixes.some((prefix) => line.startsWith(prefix)))
+    .sort();
+}
+
+Deno.test("spawnHandler() removes every inherited connection variable before setting the connection's own, over TCP", async () => {
+  await withServerEnv(
+    { ...STALE_CONNECTION_VARIABLES, SPAWN_TEST_KEPT: "kept" },
+    async () => {
+      await using s = spawnServer(["env"]);
+      using client = await connect(s.port);
+      const output = await readAll(client);
+      assertEquals(
+        variablesOf(output, ["PROTO=", "TCP", "UNIX", "SPAWN_TEST_"]),
+        [
+          "PROTO=TCP",
+          "SPAWN_TEST_KEPT=kept",
+          `TCPLOCALIP=127.0.0.1`,
+          `TCPLOCALPORT=${s.port}`,
+          `TCPREMOTEIP=127.0.0.1`,
+          `TCPREMOTEPORT=${client.localAddr.port}`,
+        ],
+      );
+    },
+  );
+});
+
+Deno.test("spawnHandler() leaves no TCP variable beside PROTO=UNIX", async () => {
+  await using dir = await tempDir("spawn_test_");
+  const path = `${dir.path}/env.sock`;
+  await withServerEnv(STALE_CONNECTION_VARIABLES, async () => {
+    await using _server = await serveUnix({ path }, spawnHandler(["env"]));
+    using client = await Deno.connect({ transport: "unix", path });
+    const output = await readAll(client);
+    assertEquals(variablesOf(output, ["PROTO=", "TCP", "UNIX"]), [
+      "PROTO=UNIX",
+      `UNIXLOCALPATH=${path}`,
+    ]);
+  });
+});
+
+Deno.test("spawnHandler() with inheritEnv passes on only the named variables of the server", async () => {
+  await withServerEnv({
+    SPAWN_TEST_SECRET: "secret",
+    SPAWN_TEST_KEPT: "kept",
+    TCPREMOTEHOST: "stale-client.example",
+  }, async () => {
+    await using s = spawnServer(["env"], {
+      inheritEnv: ["SPAWN_TEST_KEPT", "SPAWN_TEST_UNSET"],
+      env: { GREETING: "hello" },
+    });
+    using client = await connect(s.port);
+    const variables = (await readAll(client)).trim().split("\n").sort();
+    assertEquals(variables, [
+      "GREETING=hello",
+      "PROTO=TCP",
+      "SPAWN_TEST_KEPT=kept",
+      `TCPLOCALIP=127.0.0.1`,
+      `TCPLOCALPORT=${s.port}`,
+      `TCPREMOTEIP=127.0.0.1`,
+      `TCPREMOTEPORT=${client.localAddr.port}`,
+    ]);
+  });
 });
 
 Deno.test("spawnHandler() keeps the server's environment unless clearEnv is set", async () => {
@@ -443,6 +610,31 @@ Deno.test("spawnHandler() checks its arguments", () => {
     'options.clearEnv must be true or false, got "yes"',
   );
   assertThrows(
+    () => spawnHandler(["cat"], { env: { TCPREMOTEHOST: "x" } }),
+    TypeError,
+    "options.env.TCPREMOTEHOST names TCPREMOTEHOST, a variable of the connection, which spawnHandler sets for each client or leaves unset; remove it",
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], { inheritEnv: "PATH" as unknown as string[] }),
+    TypeError,
+    'options.inheritEnv must be an array of variable names such as ["PATH", "LANG"], got "PATH"',
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], { inheritEnv: ["PATH", "A=B"] }),
+    TypeError,
+    'options.inheritEnv[1] must be a variable name such as "PATH", got "A=B"',
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], { inheritEnv: ["UNIXREMOTEPID"] }),
+    TypeError,
+    "options.inheritEnv[0] names UNIXREMOTEPID, a variable of the connection",
+  );
+  assertThrows(
+    () => spawnHandler(["cat"], { inheritEnv: ["PATH"], clearEnv: true }),
+    TypeError,
+    "give only inheritEnv (clearEnv: true is inheritEnv: [])",
+  );
+  assertThrows(
     () => spawnHandler(["cat"], { cwd: "" }),
     TypeError,
     "options.cwd must be a directory path",
@@ -490,6 +682,69 @@ try {
   }
 });
 
+/** Runs `source` (which imports spawn.ts as SPAWN) with `flags`; returns its exit code and stderr. */
+async function runScript(
+  source: string,
+  flags: string[],
+): Promise<{ code: number; stderr: string }> {
+  await using dir = await tempDir("spawn_test_");
+  const script = `${dir.path}/server.ts`;
+  const spawnModule = new URL("../spawn.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { spawnHandler } from ${JSON.stringify(spawnModule)};\n${source}`,
+  );
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...flags, script],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code, stderr: decoder.decode(stderr).trim() };
+}
+
+/** A script that makes a handler with `options` and prints why it could not. */
+function makeHandler(options: string): string {
+  return `try {
+  spawnHandler(["cat"], ${options});
+} catch (error) {
+  console.error(error.name + ": " + error.message);
+  Deno.exit(1);
+}
+`;
+}
+
+Deno.test("spawnHandler() names --allow-env when the environment the command inherits cannot be read", async () => {
+  assertEquals(await runScript(makeHandler("{}"), ["--allow-run=cat"]), {
+    code: 1,
+    stderr:
+      'NotCapable: spawn cat: passing the server\'s environment on, without the connection variables it may hold (TCPREMOTEHOST...), needs to read all of it: run again with --allow-env, or pass only what the command needs with the option inheritEnv: ["PATH"] and --allow-env=PATH, or clearEnv: true',
+  });
+  assertEquals(
+    await runScript(makeHandler('{ inheritEnv: ["PATH", "LANG"] }'), [
+      "--allow-run=cat",
+      "--allow-env=PATH",
+    ]),
+    {
+      code: 1,
+      stderr:
+        "NotCapable: spawn cat: reading the variables of inheritEnv is not permitted; run again with --allow-env=PATH,LANG",
+    },
+  );
+  for (
+    const [options, flags] of [
+      ['{ inheritEnv: ["PATH", "LANG"] }', ["--allow-env=PATH,LANG"]],
+      ["{ clearEnv: true }", []],
+      ["{}", ["--allow-env"]],
+    ] as const
+  ) {
+    assertEquals(
+      await runScript(makeHandler(options), ["--allow-run=cat", ...flags]),
+      { code: 0, stderr: "" },
+      options,
+    );
+  }
+});
+
 Deno.test("spawnHandler() handlers reject when the spawn fails", async () => {
   const handler = spawnHandler(["no-such-program-for-spawn-test"]);
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -497,10 +752,12 @@ Deno.test("spawnHandler() handlers reject when the spawn fails", async () => {
   using conn = await listener.accept();
   await assertRejects(
     async () => {
-      await handler(conn, {
+      // A context as the engine passes it: a handler uses only its signal.
+      const context = {
         signal: new AbortController().signal,
-        setDeadline() {},
-      });
+        setDeadline: () => {},
+      };
+      await handler(conn, context);
     },
     Deno.errors.NotFound,
     "spawn no-such-program-for-spawn-test: program not found",

@@ -26,6 +26,7 @@ import {
 } from "./scenarios.ts";
 import { DATAGRAMS_FULL, stuckHandlers, udpFlood } from "./datagrams.ts";
 import { ENGINE_FULL, lingerReplies, resetFlood, tricklers } from "./engine.ts";
+import { FULL_SPAWN_LIMIT, spawnLimit } from "./spawn.ts";
 
 interface Scenario {
   title: string;
@@ -122,6 +123,12 @@ const scenarios: Scenario[] = [
     about:
       `${ENGINE_FULL.tricklers.tricklers} clients each send one byte every ${ENGINE_FULL.tricklers.byteInterval} ms (never idle for idleTimeout ${ENGINE_FULL.tricklers.idleTimeout} ms) against maxConnections ${ENGINE_FULL.tricklers.maxConnections} and connectionTimeout ${ENGINE_FULL.tricklers.connectionTimeout} ms, while a real client asks for a reply. Asserted: every trickler is closed by the server, the real client is served, nothing is reported to onError.`,
     run: () => tricklers(ENGINE_FULL.tricklers),
+  },
+  {
+    title: "Process per connection: the default limit",
+    about:
+      `${FULL_SPAWN_LIMIT.clients} clients connect at once to \`examples/tcp_exec_server.ts\`, run without \`--max-connections\`; each command is a shell that waits ${FULL_SPAWN_LIMIT.hold} ms and answers. The commands alive are counted from \`/proc\` throughout. Asserted: every client gets its answer, and never more commands are alive at once than the example's default limit (40, \`tcpserver -c\`'s default); the other clients wait in the listen backlog.`,
+    run: () => spawnLimit(FULL_SPAWN_LIMIT),
   },
 ];
 
