@@ -282,6 +282,7 @@ async function listenStream(flags: Flags): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const options = {
       // Standard input cannot be shared: without --exec, one client at a time.
@@ -318,6 +319,7 @@ async function listenStream(flags: Flags): Promise<void> {
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 
@@ -361,6 +363,7 @@ async function connectDatagram(flags: Flags): Promise<void> {
   });
   const close = () => socket.close();
   Deno.addSignalListener("SIGINT", close);
+  Deno.addSignalListener("SIGTERM", close);
   try {
     if (flags.verbose) {
       console.error(`netcat: sending to ${formatAddress(socket.remoteAddr)}`);
@@ -379,6 +382,7 @@ async function connectDatagram(flags: Flags): Promise<void> {
     }
   } finally {
     Deno.removeSignalListener("SIGINT", close);
+    Deno.removeSignalListener("SIGTERM", close);
     socket.close();
   }
 }
@@ -390,6 +394,7 @@ async function listenDatagram(flags: Flags): Promise<void> {
   });
   const close = () => socket.close();
   Deno.addSignalListener("SIGINT", close);
+  Deno.addSignalListener("SIGTERM", close);
   try {
     if (flags.verbose) {
       console.error(`netcat: listening on ${formatAddress(socket.addr)}`);
@@ -421,6 +426,7 @@ async function listenDatagram(flags: Flags): Promise<void> {
     }
   } finally {
     Deno.removeSignalListener("SIGINT", close);
+    Deno.removeSignalListener("SIGTERM", close);
     socket.close();
   }
 }
