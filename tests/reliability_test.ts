@@ -23,6 +23,10 @@ import {
   unixFiles,
 } from "./soak/scenarios.ts";
 import { isMissing } from "./_helpers.ts";
+import {
+  claimedLength,
+  REDUCED_CLAIMED_LENGTH,
+} from "./soak/claimed_length.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {
@@ -78,4 +82,8 @@ Deno.test("every example without one of its header flags names the flag and leav
 
 Deno.test("requestUdp() completes or reports its attempts against a server dropping 30% of datagrams", async () => {
   report("udp loss", await udpLoss(REDUCED.udpLoss));
+});
+
+Deno.test("readExactly() of a claimed 4 GiB costs memory only for the bytes received", async () => {
+  report("claimed lengths", await claimedLength(REDUCED_CLAIMED_LENGTH));
 });

@@ -24,6 +24,7 @@ import {
   udpLoss,
   unixFiles,
 } from "./scenarios.ts";
+import { claimedLength, FULL_CLAIMED_LENGTH } from "./claimed_length.ts";
 
 interface Scenario {
   title: string;
@@ -88,6 +89,14 @@ const scenarios: Scenario[] = [
     about:
       `${FULL.udpLoss.requests} \`requestUdp()\` calls, ${FULL.udpLoss.concurrency} at a time, against a server that ignores a random 30% of datagrams. Asserted: every request returns its exact answer within its retry budget, or fails with TimedOut listing every attempt.`,
     run: () => udpLoss(FULL.udpLoss),
+  },
+  {
+    title: "Claimed lengths",
+    about:
+      `${FULL_CLAIMED_LENGTH.clients} connections each declare a body of 4 GiB - 1 bytes in a 4-byte header, send ${
+        FULL_CLAIMED_LENGTH.bytes / 1024 / 1024
+      } MiB of it and close, against a server that reads the body with \`readExactly(conn, length, { maxLength: Infinity })\` (the limit lifted on purpose); the server's memory is read from \`/proc/<pid>/status\` while every body is pending. Asserted: each client's read fails with UnexpectedEof naming the bytes received and the length claimed, the server's RSS grows by at most twice the bytes received plus 32 MiB, and its virtual memory does not grow by the claimed length (a buffer reserved up front: 16 GiB).`,
+    run: () => claimedLength(FULL_CLAIMED_LENGTH),
   },
 ];
 
