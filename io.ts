@@ -489,7 +489,12 @@ export async function readExactly(
       `readExactly(): a length of ${buffer} bytes, more than maxLength (${maxLength} bytes), was refused before reading; raise maxLength if lengths this large are expected`,
     );
   }
-  return await grow(reader, buffer);
+  return await grow(
+    reader,
+    buffer,
+    new Uint8Array(),
+    (filled) => filled === 0 ? null : endedEarly(filled, buffer),
+  );
 }
 
 function endedEarly(filled: number, length: number): Error {
@@ -515,16 +520,22 @@ async function fill<T extends Uint8Array>(
 }
 
 /**
- * Reads `length` bytes into a buffer that doubles as bytes arrive, from 64
- * KiB up to `length`: a length the peer claims never reserves memory that
- * the peer has not filled.
+ * Reads `length` bytes into a buffer that doubles as bytes arrive, from the
+ * bytes already at hand (`first`) or 64 KiB up to `length`: a length the peer
+ * claims never reserves memory that the peer has not filled. At the end of
+ * the stream, `ended(filled)` says what to throw, or `null` to return `null`.
  */
 async function grow(
   reader: Reader,
   length: number,
-): Promise<Uint8Array | null> {
-  let target = new Uint8Array(Math.min(length, MAX_BUFFER_SIZE));
-  let filled = 0;
+  first: Uint8Array,
+  ended: (filled: number) => Error | null,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  let target = new Uint8Array(
+    Math.min(length, Math.max(first.length, MAX_BUFFER_SIZE)),
+  );
+  target.set(first);
+  let filled = first.length;
   while (filled < length) {
     if (filled === target.length) {
       const grown = new Uint8Array(Math.min(target.length * 2, length));
@@ -533,8 +544,9 @@ async function grow(
     }
     const n = await readSome(reader, target.subarray(filled));
     if (n === null) {
-      if (filled === 0) return null;
-      throw endedEarly(filled, length);
+      const error = ended(filled);
+      if (error === null) return null;
+      throw error;
     }
     filled += n;
   }
@@ -980,24 +992,14 @@ async function* readFrames(
 
     // Grow the payload as bytes arrive rather than trust the header with
     // an allocation of up to maxFrameSize.
-    start += FRAME_HEADER_SIZE;
-    let payload = new Uint8Array(
-      Math.min(length, Math.max(end - start, MAX_BUFFER_SIZE)),
-    );
-    payload.set(buffer.subarray(start, end));
-    let filled = end - start;
+    const first = buffer.subarray(start + FRAME_HEADER_SIZE, end);
     start = end = 0;
-    while (filled < length) {
-      if (filled === payload.length) {
-        const grown = new Uint8Array(Math.min(payload.length * 2, length));
-        grown.set(payload);
-        payload = grown;
-      }
-      const n = await readSome(reader, payload.subarray(filled));
-      if (n === null) throw truncatedPayload(filled, length);
-      filled += n;
-    }
-    yield payload;
+    yield (await grow(
+      reader,
+      length,
+      first,
+      (filled) => truncatedPayload(filled, length),
+    ))!;
   }
 }
 
