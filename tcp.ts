@@ -324,7 +324,7 @@ export function serveTcp(
     !(Number.isInteger(backlog) && backlog >= 1 && backlog <= MAX_BACKLOG)
   ) {
     throw new RangeError(
-      `options.backlog must be an integer from 1 to ${MAX_BACKLOG}, got ${
+      `options.backlog must be a positive integer, at most ${MAX_BACKLOG} (listen(2) takes an int), got ${
         show(backlog)
       }; Linux caps it at net.core.somaxconn (see sysctl net.core.somaxconn), so a larger value gains nothing`,
     );

@@ -674,7 +674,7 @@ Deno.test("serveTcp() refuses a backlog listen(2) cannot take, instead of wrappi
     assertThrows(
       () => serveTcp({ hostname: "127.0.0.1", port: 0, backlog }, hello),
       RangeError,
-      `options.backlog must be an integer from 1 to 2147483647, got ${backlog}; Linux caps it at net.core.somaxconn`,
+      `options.backlog must be a positive integer, at most 2147483647 (listen(2) takes an int), got ${backlog}; Linux caps it at net.core.somaxconn`,
     );
   }
 });
