@@ -96,21 +96,43 @@ export interface PathPermission {
   path: string;
 }
 
+/**
+ * The `unix:` grant for a socket path. Deno takes only absolute ones, and
+ * checks a relative path as resolved against the working directory, so a
+ * relative path is resolved the same way here.
+ */
+function netHostOf(path: string): string {
+  if (path.startsWith("/")) return `unix:${path}`;
+  let cwd: string;
+  try {
+    cwd = Deno.cwd();
+  } catch {
+    // The working directory was removed: Deno cannot resolve it either.
+    return `unix:${path}`;
+  }
+  const parts: string[] = [];
+  for (const part of `${cwd}/${path}`.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `unix:/${parts.join("/")}`;
+}
+
 function granted({ name, path }: PathPermission): boolean {
   try {
     const descriptor: Deno.PermissionDescriptor = name === "net"
-      ? { name, host: `unix:${path}` }
+      ? { name, host: netHostOf(path) }
       : { name, path };
     return Deno.permissions.querySync(descriptor).state === "granted";
   } catch {
-    // Deno takes only absolute `unix:` paths; for a relative one, let the
-    // operation itself ask, and name the flag then.
+    // A grant Deno cannot check: let the operation itself ask.
     return true;
   }
 }
 
 function flagValue({ name, path }: PathPermission): string {
-  return name === "net" ? `unix:${path}` : path;
+  return name === "net" ? netHostOf(path) : path;
 }
 
 /**
@@ -282,47 +304,88 @@ export function privatePathsOf(path: string): PrivatePaths {
   return { dir, socket: `${dir}/s` };
 }
 
+/** What a crashed start left in the private directory, seen before a wait. */
+interface Leftover {
+  dir: FileIdentity;
+  socket: FileIdentity | undefined;
+}
+
 /**
- * Creates the private directory; only the owner can enter it. One that a
- * crashed start left behind (empty, or holding a stale socket) is cleared
- * when `removeStale` is set; one in use by a server starting right now, or
+ * Looks at a private directory that is already there: one that a crashed
+ * start left behind (empty, or holding a stale socket) may be cleared when
+ * `removeStale` is set; one in use by a server starting right now, or
  * holding anything else, is an error.
  */
-async function makePrivateDirectory(
+async function inspectPrivateDirectory(
   paths: PrivatePaths,
   removeStale: boolean,
   prefix: string,
-): Promise<void> {
+): Promise<Leftover | undefined> {
+  const info = lstatOrUndefined(paths.dir);
+  if (info === undefined) return undefined;
+  const socket = info.isDirectory ? lstatOrUndefined(paths.socket) : undefined;
+  if (!info.isDirectory || (socket !== undefined && !socket.isSocket)) {
+    throw new Deno.errors.AlreadyExists(
+      `${prefix}: ${paths.dir}, where the server binds before its socket is put in place, is in the way and was left untouched; remove it if it is not needed`,
+    );
+  }
+  if (socket !== undefined && await answers(paths.socket)) {
+    throw startingHere(prefix);
+  }
+  if (!removeStale) {
+    throw new Deno.errors.AddrInUse(
+      `${prefix}: ${paths.dir} is left over from a server that crashed while starting; remove it, or leave removeStale at its default (true)`,
+    );
+  }
+  return {
+    dir: identityOf(info),
+    socket: socket === undefined ? undefined : identityOf(socket),
+  };
+}
+
+function startingHere(prefix: string, cause?: unknown): Error {
+  return new Deno.errors.AddrInUse(
+    `${prefix}: another server is starting at this path right now; stop it or choose another path`,
+    { cause },
+  );
+}
+
+/**
+ * Clears the leftover seen by {@linkcode inspectPrivateDirectory} and
+ * creates the private directory; only the owner can enter it. Synchronous,
+ * and so is everything up to the bind: no other start in this process can
+ * take the directory in between. Anything that changed since the leftover
+ * was seen belongs to another server starting now, which wins the race.
+ */
+function makePrivateDirectory(
+  paths: PrivatePaths,
+  leftover: Leftover | undefined,
+  prefix: string,
+): void {
+  if (leftover !== undefined) {
+    const dir = lstatOrUndefined(paths.dir);
+    const socket = lstatOrUndefined(paths.socket);
+    const unchanged = dir !== undefined && sameFile(dir, leftover.dir) &&
+      (leftover.socket === undefined
+        ? socket === undefined
+        : socket !== undefined && sameFile(socket, leftover.socket));
+    if (!unchanged) throw startingHere(prefix);
+    try {
+      if (leftover.socket !== undefined) Deno.removeSync(paths.socket);
+      Deno.removeSync(paths.dir);
+    } catch (error) {
+      throw startingHere(prefix, error);
+    }
+  }
   try {
     // mkdir's mode is narrowed by the umask, never widened: it is never
     // more than 0700, and chmod restores the owner bits a strict umask took.
     Deno.mkdirSync(paths.dir, { mode: PRIVATE_DIR_MODE });
   } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    const info = Deno.lstatSync(paths.dir);
-    const leftover = info.isDirectory
-      ? lstatOrUndefined(paths.socket)
-      : undefined;
-    if (
-      !info.isDirectory || (leftover !== undefined && !leftover.isSocket)
-    ) {
-      throw new Deno.errors.AlreadyExists(
-        `${prefix}: ${paths.dir}, where the server binds before its socket is put in place, is in the way and was left untouched; remove it if it is not needed`,
-      );
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw startingHere(prefix, error);
     }
-    if (leftover !== undefined && await answers(paths.socket)) {
-      throw new Deno.errors.AddrInUse(
-        `${prefix}: another server is starting at this path right now; stop it or choose another path`,
-      );
-    }
-    if (!removeStale) {
-      throw new Deno.errors.AddrInUse(
-        `${prefix}: ${paths.dir} is left over from a server that crashed while starting; remove it, or leave removeStale at its default (true)`,
-      );
-    }
-    if (leftover !== undefined) Deno.removeSync(paths.socket);
-    Deno.removeSync(paths.dir);
-    Deno.mkdirSync(paths.dir, { mode: PRIVATE_DIR_MODE });
+    throw error;
   }
   Deno.chmodSync(paths.dir, PRIVATE_DIR_MODE);
 }
@@ -365,12 +428,12 @@ export async function bindPrivately<T extends { close(): void }>(
     address: path,
     directory: directoryOf(path),
   };
+  const paths = { dir: privateDir, socket: privatePath };
+  const prefix = `${context.op} ${context.network} ${path}`;
   try {
-    await makePrivateDirectory(
-      { dir: privateDir, socket: privatePath },
-      removeStale,
-      `${context.op} ${context.network} ${path}`,
-    );
+    const leftover = await inspectPrivateDirectory(paths, removeStale, prefix);
+    // No await from here to the end: see makePrivateDirectory.
+    makePrivateDirectory(paths, leftover, prefix);
   } catch (error) {
     if (
       error instanceof Deno.errors.AddrInUse ||
@@ -391,7 +454,7 @@ export async function bindPrivately<T extends { close(): void }>(
     socket?.close();
     if (error instanceof Deno.errors.AlreadyExists) {
       throw new Deno.errors.AddrInUse(
-        `${context.op} ${context.network} ${path}: another file appeared at this path while the server started; stop the process that created it or choose another path`,
+        `${context.op} ${context.network} ${path}: another server or file took this path while this one started; stop the process that holds it or choose another path`,
         { cause: error },
       );
     }

@@ -229,3 +229,17 @@ export function assertRequiredOptions(
     );
   }
 }
+
+/**
+ * Throws unless `value` is undefined, `Infinity` or a positive number of
+ * milliseconds a timer can wait: a `timeout` of 0 would fail every call at
+ * once (and means "no limit" in Go's `net.Dialer`), so it is refused.
+ */
+export function assertTimeout(value: unknown, name: string): void {
+  assertMilliseconds(value, name);
+  if (value === 0) {
+    throw new RangeError(
+      `${name} must be more than 0 ms, got 0, which would fail at once; leave it out (or pass Infinity) for no limit, or give the milliseconds the whole call may take`,
+    );
+  }
+}

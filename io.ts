@@ -141,6 +141,14 @@ const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
  */
 const DEFAULT_MAX_FRAME_SIZE = 8 * 1024 * 1024;
 
+/**
+ * The default of {@linkcode ReadExactlyOptions.maxLength}: 8 MiB, the same
+ * as {@linkcode FrameOptions.maxFrameSize} (tokio-util's
+ * `LengthDelimitedCodec`), since a length read from the peer is a frame
+ * header by another name.
+ */
+const DEFAULT_MAX_LENGTH = DEFAULT_MAX_FRAME_SIZE;
+
 /** A frame header is the payload length as a 4-byte big-endian unsigned integer. */
 const FRAME_HEADER_SIZE = 4;
 
@@ -297,6 +305,17 @@ export async function writeAll(
   await writeFrom(writer, data, 0);
 }
 
+/** Options for {@linkcode readExactly} with a length. */
+export interface ReadExactlyOptions {
+  /**
+   * The largest `length` accepted, in bytes; a larger one is rejected before
+   * anything is read. `Infinity` accepts any length.
+   *
+   * @default {8 * 1024 * 1024}
+   */
+  maxLength?: number;
+}
+
 /**
  * Reads exactly `length` bytes into a new buffer, calling `reader.read()`
  * until they are all there. To fill a buffer you already have, pass it in
@@ -308,14 +327,22 @@ export async function writeAll(
  * before all of them, that is an error which says how many came. Reading 0
  * bytes returns an empty buffer at once, without a read.
  *
+ * The length is often read from the peer, so it is never trusted with an
+ * allocation: the buffer grows as bytes arrive (a peer that claims 4 GiB and
+ * sends 10 bytes costs about 64 KiB), and a length above `maxLength` is
+ * refused before anything is read.
+ *
  * @param reader Where to read from, such as a `Deno.Conn`.
  * @param length The number of bytes to read.
+ * @param options The largest length accepted.
  * @returns A new buffer of `length` bytes, or `null` if the stream ended
  * before the first byte.
  * @throws {TypeError} If `reader` has no `read()` method, or `length` is
  * neither a number nor a `Uint8Array`.
- * @throws {RangeError} If `length` is not an integer of 0 or more, or
- * `reader.read()` returns something other than a byte count or `null`.
+ * @throws {RangeError} If `length` is not an integer of 0 or more, if
+ * `maxLength` is not a positive integer or `Infinity`, or if `reader.read()`
+ * returns something other than a byte count or `null`.
+ * @throws {Deno.errors.InvalidData} If `length` is more than `maxLength`.
  * @throws {Deno.errors.UnexpectedEof} If the stream ends after the first byte
  * and before the last.
  *
@@ -365,10 +392,34 @@ export async function writeAll(
  * }
  * assertEquals(records, [[1, 1], [2, 2], [3, 3]]);
  * ```
+ *
+ * @example Refusing a length the peer claims
+ * ```ts
+ * import { readExactly, writeAll } from "@sockets/net/io";
+ * import { assertRejects } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using client = await Deno.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * using server = await listener.accept();
+ *
+ * // The peer claims a body of 4 GiB - 1 bytes.
+ * await writeAll(client, new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+ * const header = await readExactly(server, 4);
+ * const length = new DataView(header!.buffer).getUint32(0);
+ * await assertRejects(
+ *   () => readExactly(server, length, { maxLength: 1024 * 1024 }),
+ *   Deno.errors.InvalidData,
+ *   "4294967295 bytes, more than maxLength (1048576 bytes)",
+ * );
+ * ```
  */
 export function readExactly(
   reader: Reader,
   length: number,
+  options?: ReadExactlyOptions,
 ): Promise<Uint8Array<ArrayBuffer> | null>;
 /**
  * Fills `buffer` from `reader`, as {@linkcode readExactly} with a length does
@@ -413,33 +464,89 @@ export function readExactly<T extends Uint8Array>(
 export async function readExactly(
   reader: Reader,
   buffer: Uint8Array | number,
+  options: ReadExactlyOptions = {},
 ): Promise<Uint8Array | null> {
   assertReader(reader);
-  let target: Uint8Array;
-  if (buffer instanceof Uint8Array) {
-    target = buffer;
-  } else if (typeof buffer === "number") {
-    if (!(Number.isSafeInteger(buffer) && buffer >= 0)) {
-      throw new RangeError(
-        `Invalid length ${buffer}: pass a whole number of bytes, 0 or more`,
-      );
-    }
-    target = new Uint8Array(buffer);
-  } else {
+  if (buffer instanceof Uint8Array) return await fill(reader, buffer);
+  if (typeof buffer !== "number") {
     throw new TypeError(
       `Invalid buffer ${
         show(buffer)
       }: pass a Uint8Array to fill, or the number of bytes to read`,
     );
   }
+  if (!(Number.isSafeInteger(buffer) && buffer >= 0)) {
+    throw new RangeError(
+      `Invalid length ${buffer}: pass a whole number of bytes, 0 or more`,
+    );
+  }
+  assertOptions(options);
+  assertKnownOptions(options, ["maxLength"]);
+  const { maxLength = DEFAULT_MAX_LENGTH } = options;
+  assertCount(maxLength, "maxLength");
+  if (buffer > maxLength) {
+    throw new Deno.errors.InvalidData(
+      `readExactly(): a length of ${buffer} bytes, more than maxLength (${maxLength} bytes), was refused before reading; raise maxLength if lengths this large are expected`,
+    );
+  }
+  return await grow(
+    reader,
+    buffer,
+    new Uint8Array(),
+    (filled) => filled === 0 ? null : endedEarly(filled, buffer),
+  );
+}
+
+function endedEarly(filled: number, length: number): Error {
+  return new Deno.errors.UnexpectedEof(
+    `readExactly(): the stream ended after ${filled} of ${length} bytes`,
+  );
+}
+
+async function fill<T extends Uint8Array>(
+  reader: Reader,
+  target: T,
+): Promise<T | null> {
   let filled = 0;
   while (filled < target.length) {
     const n = await readSome(reader, target.subarray(filled));
     if (n === null) {
       if (filled === 0) return null;
-      throw new Deno.errors.UnexpectedEof(
-        `readExactly(): the stream ended after ${filled} of ${target.length} bytes`,
-      );
+      throw endedEarly(filled, target.length);
+    }
+    filled += n;
+  }
+  return target;
+}
+
+/**
+ * Reads `length` bytes into a buffer that doubles as bytes arrive, from the
+ * bytes already at hand (`first`) or 64 KiB up to `length`: a length the peer
+ * claims never reserves memory that the peer has not filled. At the end of
+ * the stream, `ended(filled)` says what to throw, or `null` to return `null`.
+ */
+async function grow(
+  reader: Reader,
+  length: number,
+  first: Uint8Array,
+  ended: (filled: number) => Error | null,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  let target = new Uint8Array(
+    Math.min(length, Math.max(first.length, MAX_BUFFER_SIZE)),
+  );
+  target.set(first);
+  let filled = first.length;
+  while (filled < length) {
+    if (filled === target.length) {
+      const grown = new Uint8Array(Math.min(target.length * 2, length));
+      grown.set(target);
+      target = grown;
+    }
+    const n = await readSome(reader, target.subarray(filled));
+    if (n === null) {
+      const error = ended(filled);
+      if (error === null) return null;
+      throw error;
     }
     filled += n;
   }
@@ -885,24 +992,14 @@ async function* readFrames(
 
     // Grow the payload as bytes arrive rather than trust the header with
     // an allocation of up to maxFrameSize.
-    start += FRAME_HEADER_SIZE;
-    let payload = new Uint8Array(
-      Math.min(length, Math.max(end - start, MAX_BUFFER_SIZE)),
-    );
-    payload.set(buffer.subarray(start, end));
-    let filled = end - start;
+    const first = buffer.subarray(start + FRAME_HEADER_SIZE, end);
     start = end = 0;
-    while (filled < length) {
-      if (filled === payload.length) {
-        const grown = new Uint8Array(Math.min(payload.length * 2, length));
-        grown.set(payload);
-        payload = grown;
-      }
-      const n = await readSome(reader, payload.subarray(filled));
-      if (n === null) throw truncatedPayload(filled, length);
-      filled += n;
-    }
-    yield payload;
+    yield (await grow(
+      reader,
+      length,
+      first,
+      (filled) => truncatedPayload(filled, length),
+    ))!;
   }
 }
 

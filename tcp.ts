@@ -39,6 +39,7 @@ import {
   assertMilliseconds,
   assertRequiredOptions,
   assertSignal,
+  assertTimeout,
   assertTransport,
   show,
 } from "./_validate.ts";
@@ -99,7 +100,9 @@ export interface ServeTcpOptions extends ServeOptions {
   reusePort?: boolean;
   /**
    * How many connections the kernel queues while the server is not accepting
-   * (for instance at `maxConnections`).
+   * (for instance at `maxConnections`): from 1 to 2147483647, the largest
+   * `int` that `listen(2)` takes. Linux silently caps it at
+   * `net.core.somaxconn` (4096 by default since Linux 5.4).
    *
    * @default {511}
    */
@@ -113,7 +116,13 @@ export interface ServeTcpOptions extends ServeOptions {
   noDelay?: boolean;
   /**
    * Enables TCP keep-alive probes on every connection, so that a peer that
-   * vanished without closing is noticed.
+   * vanished without closing is noticed. Deno sets `SO_KEEPALIVE` only, so
+   * the system's timing applies; on Linux the first probe goes out after 2
+   * hours idle (`net.ipv4.tcp_keepalive_time`), then every 75 s
+   * (`tcp_keepalive_intvl`), and the peer is declared gone after 9
+   * unanswered probes (`tcp_keepalive_probes`): about 2 h 11 min. Tuning
+   * these per socket is not available yet; use `idleTimeout` to close quiet
+   * connections sooner.
    *
    * @default {false}
    */
@@ -154,7 +163,8 @@ export interface ConnectTcpOptions {
   defaultPort?: number;
   /**
    * Milliseconds for the whole connect, lookup included; after it, the
-   * promise rejects with `Deno.errors.TimedOut`.
+   * promise rejects with `Deno.errors.TimedOut`. More than 0: leave it out
+   * or pass `Infinity` for no limit.
    *
    * @default {undefined} (no limit but the system's)
    */
@@ -180,7 +190,12 @@ export interface ConnectTcpOptions {
    */
   noDelay?: boolean;
   /**
-   * Enables TCP keep-alive probes on the connection.
+   * Enables TCP keep-alive probes on the connection. Deno sets
+   * `SO_KEEPALIVE` only, so the system's timing applies; on Linux the first
+   * probe goes out after 2 hours idle (`net.ipv4.tcp_keepalive_time`), then
+   * every 75 s (`tcp_keepalive_intvl`), and the peer is declared gone after
+   * 9 unanswered probes (`tcp_keepalive_probes`). Tuning these per socket is
+   * not available yet.
    *
    * @default {false}
    */
@@ -192,6 +207,12 @@ export interface ConnectTcpOptions {
    */
   resolve?: Resolver;
 }
+
+/**
+ * The largest backlog: `listen(2)` takes an `int`. Deno passes the option on
+ * as a 32-bit unsigned number, so without this check 2 ** 32 would become 0.
+ */
+const MAX_BACKLOG = 2 ** 31 - 1;
 
 /** RFC 8305, section 5: the recommended "Connection Attempt Delay". */
 const DEFAULT_ATTEMPT_DELAY_MS = 250;
@@ -299,10 +320,13 @@ export function serveTcp(
   assertBoolean(noDelay, "options.noDelay");
   assertBoolean(keepAlive, "options.keepAlive");
   if (
-    backlog !== undefined && !(Number.isInteger(backlog) && backlog >= 1)
+    backlog !== undefined &&
+    !(Number.isInteger(backlog) && backlog >= 1 && backlog <= MAX_BACKLOG)
   ) {
     throw new RangeError(
-      `options.backlog must be a positive integer, got ${show(backlog)}`,
+      `options.backlog must be a positive integer, at most ${MAX_BACKLOG} (listen(2) takes an int), got ${
+        show(backlog)
+      }; Linux caps it at net.core.somaxconn (see sysctl net.core.somaxconn), so a larger value gains nothing`,
     );
   }
   assertFunction(handler, "handler", "(conn) => void | Promise<void>");
@@ -335,7 +359,9 @@ export function serveTcp(
       return handler(conn, context);
     }, serveOptions);
   } catch (error) {
-    listener.close();
+    // serve() may have closed it already (when onListen throws): dispose
+    // tolerates that where close() would replace the error with BadResource.
+    listener[Symbol.dispose]();
     throw error;
   }
 }
@@ -484,7 +510,7 @@ export async function connectTcp(
     );
   }
   const port = resolvePort(rawPort, { defaultPort, protocol: "tcp" });
-  assertMilliseconds(timeout, "options.timeout");
+  assertTimeout(timeout, "options.timeout");
   assertMilliseconds(
     attemptDelay,
     "options.attemptDelay",

@@ -38,7 +38,9 @@
  *   before any system call.
  *
  * Permissions: Deno 2.9 asks for `--allow-read`, `--allow-write` and
- * `--allow-net=unix:PATH` on a socket path, the last for exact paths only.
+ * `--allow-net=unix:PATH` on a socket path, the last for exact, absolute
+ * paths only (a relative path is granted as resolved against the working
+ * directory: `--allow-net=unix:$PWD/app.sock`).
  * A client and a datagram socket need the three on the socket path; a
  * stream server also on its private directory and bind path, for
  * `/run/app.sock`:
@@ -97,9 +99,9 @@ import {
   assertBoolean,
   assertFunction,
   assertKnownOptions,
-  assertMilliseconds,
   assertOptions,
   assertSignal,
+  assertTimeout,
 } from "./_validate.ts";
 import {
   type ConnectionHandler,
@@ -154,7 +156,8 @@ export interface ConnectUnixOptions {
    * Milliseconds for the whole call; then it fails with
    * `Deno.errors.TimedOut`. A Unix connect waits only while the server's
    * backlog is full (it accepts too slowly), as a blocking `connect(2)`
-   * does; `Infinity` waits without limit.
+   * does; `Infinity` waits without limit. More than 0: leave it out for
+   * no limit.
    *
    * @default {undefined} (no limit)
    */
@@ -320,7 +323,9 @@ export async function serveUnix(
   try {
     return serve(placed, handler, serveOptions);
   } catch (error) {
-    placed.close();
+    // serve() may have closed it already (when onListen throws): dispose
+    // tolerates that where close() would replace the error with BadResource.
+    placed[Symbol.dispose]();
     throw error;
   }
 }
@@ -364,7 +369,7 @@ export async function connectUnix(
   assertOptions(options);
   assertKnownOptions(options, CONNECT_UNIX_OPTION_NAMES);
   const { timeout, signal } = options;
-  assertMilliseconds(timeout, "options.timeout");
+  assertTimeout(timeout, "options.timeout");
   assertSignal(signal, "options.signal");
   signal?.throwIfAborted();
   requirePermissions({ op: "connect", network: "unix", address: path }, [

@@ -285,6 +285,7 @@ async function listenStream(flags: Flags): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const options = {
       // Standard input cannot be shared: without --exec, one client at a time.
@@ -321,6 +322,7 @@ async function listenStream(flags: Flags): Promise<void> {
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 
@@ -364,6 +366,7 @@ async function connectDatagram(flags: Flags): Promise<void> {
   });
   const close = () => socket.close();
   Deno.addSignalListener("SIGINT", close);
+  Deno.addSignalListener("SIGTERM", close);
   try {
     if (flags.verbose) {
       console.error(`netcat: sending to ${formatAddress(socket.remoteAddr)}`);
@@ -382,6 +385,7 @@ async function connectDatagram(flags: Flags): Promise<void> {
     }
   } finally {
     Deno.removeSignalListener("SIGINT", close);
+    Deno.removeSignalListener("SIGTERM", close);
     socket.close();
   }
 }
@@ -393,6 +397,7 @@ async function listenDatagram(flags: Flags): Promise<void> {
   });
   const close = () => socket.close();
   Deno.addSignalListener("SIGINT", close);
+  Deno.addSignalListener("SIGTERM", close);
   try {
     if (flags.verbose) {
       console.error(`netcat: listening on ${formatAddress(socket.addr)}`);
@@ -424,6 +429,7 @@ async function listenDatagram(flags: Flags): Promise<void> {
     }
   } finally {
     Deno.removeSignalListener("SIGINT", close);
+    Deno.removeSignalListener("SIGTERM", close);
     socket.close();
   }
 }

@@ -52,6 +52,7 @@ async function main(args: string[]): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const server = serveTcp({
       hostname: flags.hostname,
@@ -69,6 +70,7 @@ async function main(args: string[]): Promise<void> {
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

@@ -64,6 +64,7 @@ async function main(args: string[]): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const pool = await serveWorkers(import.meta.url, {
       hostname: flags.hostname,
@@ -82,6 +83,7 @@ async function main(args: string[]): Promise<void> {
     await pool.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

@@ -4,7 +4,8 @@
  * datagram, and the server's answer is printed. The socket is pinned to the
  * server, as `connect()` pins a UDP socket: datagrams from anyone else are
  * dropped and counted. No retries: an answer that does not come within
- * `--timeout` is reported as lost, and the next line goes on.
+ * `--timeout` is reported as lost, and the next line goes on; the exit
+ * status is 1 if any answer was lost.
  *
  * Try it against `examples/udp_echo_server.ts`:
  * `echo hello | deno run --unstable-net --allow-net=127.0.0.1 examples/udp_connected_client.ts`
@@ -60,7 +61,10 @@ async function main(args: string[]): Promise<void> {
   answer.catch(() => {});
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
   let buffered = "";
+  let sent = 0;
+  let unanswered = 0;
   const send = async (line: string) => {
+    sent++;
     await client.send(new TextEncoder().encode(line));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const lost = new Promise<undefined>((resolve) => {
@@ -69,6 +73,7 @@ async function main(args: string[]): Promise<void> {
     const data = await Promise.race([answer, lost]);
     clearTimeout(timer);
     if (data === undefined) {
+      unanswered++;
       console.log(`(no answer within ${timeout} ms)`);
       return;
     }
@@ -87,6 +92,11 @@ async function main(args: string[]): Promise<void> {
   if (buffered !== "") await send(buffered);
   if (client.dropped > 0) {
     console.error(`dropped ${client.dropped} datagrams from other addresses`);
+  }
+  if (unanswered > 0) {
+    throw new Deno.errors.TimedOut(
+      `no answer to ${unanswered} of ${sent} datagrams within ${timeout} ms each; is the server running at ${flags.hostname} port ${flags.port}?`,
+    );
   }
 }
 

@@ -4,7 +4,9 @@
  * classic tutorial: each line of standard input goes to the server as one
  * datagram, and each answer is printed with the address it came from. An
  * unconnected socket hears from anyone, which is why the sender is shown;
- * `examples/udp_connected_client.ts` keeps to one peer instead.
+ * `examples/udp_connected_client.ts` keeps to one peer instead. A line
+ * without an answer within `--timeout` is reported, and the exit status is
+ * then 1.
  *
  * Try it against `examples/udp_echo_server.ts`:
  * `echo hello | deno run --unstable-net --allow-net=127.0.0.1 examples/udp_sendto_client.ts`
@@ -65,7 +67,10 @@ async function main(args: string[]): Promise<void> {
   // still read, and shown with its sender like any other.
   let answer = socket.receive();
   answer.catch(() => {});
+  let sent = 0;
+  let unanswered = 0;
   for await (const line of lines(Deno.stdin)) {
+    sent++;
     await socket.send(encoder.encode(line), server);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const lost = new Promise<undefined>((resolve) => {
@@ -77,6 +82,7 @@ async function main(args: string[]): Promise<void> {
     ]);
     clearTimeout(timer);
     if (datagram === undefined) {
+      unanswered++;
       console.log(`(no answer within ${timeout} ms)`);
       continue;
     }
@@ -85,6 +91,11 @@ async function main(args: string[]): Promise<void> {
     );
     answer = socket.receive();
     answer.catch(() => {});
+  }
+  if (unanswered > 0) {
+    throw new Deno.errors.TimedOut(
+      `no answer to ${unanswered} of ${sent} datagrams within ${timeout} ms each; is the server running at ${flags.hostname} port ${flags.port}?`,
+    );
   }
 }
 

@@ -76,6 +76,7 @@ async function main(args: string[]): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const server = await serveUnix({
       path: flags.path,
@@ -93,6 +94,7 @@ async function main(args: string[]): Promise<void> {
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

@@ -135,8 +135,11 @@ export interface RunningExample extends AsyncDisposable {
   address: string;
   /** The port of a `host:port` address; NaN for a path. */
   port: number;
-  /** Sends SIGINT, waits for the exit, and returns the result. */
-  stop(): Promise<ExampleResult>;
+  /**
+   * Sends `signal` (SIGINT, Ctrl-C, by default), waits for the exit, and
+   * returns the result. Only the first call sends a signal.
+   */
+  stop(signal?: Deno.Signal): Promise<ExampleResult>;
 }
 
 /**
@@ -193,10 +196,10 @@ export async function startExample(
   const address = ready.slice(LISTENING.length);
   const port = Number(/:(\d+)$/.exec(address)?.[1] ?? NaN);
   let stopped: Promise<ExampleResult> | undefined;
-  const stop = (): Promise<ExampleResult> => {
+  const stop = (signal: Deno.Signal = "SIGINT"): Promise<ExampleResult> => {
     if (stopped === undefined) {
       try {
-        child.kill("SIGINT");
+        child.kill(signal);
       } catch {
         // Already exited: finish() reports how.
       }

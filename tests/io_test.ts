@@ -447,6 +447,69 @@ Deno.test("readExactly() rejects a bad reader, length or buffer, naming it", asy
   assertEquals(reader.reads, 0);
 });
 
+Deno.test("readExactly() of a claimed 4 GiB grows only as bytes arrive and names the length at the end", async () => {
+  const claimed = 2 ** 32 - 1;
+  const reader = fakeReader(new Uint8Array(10).fill(7), (p) => p.length);
+  const error = await assertRejects(
+    () => readExactly(reader, claimed, { maxLength: Infinity }),
+    Deno.errors.UnexpectedEof,
+  );
+  assertStringIncludes(error.message, `after 10 of ${claimed} bytes`);
+  for (const p of reader.offered) {
+    assertLessOrEqual(p.buffer.byteLength, 64 * 1024);
+  }
+});
+
+Deno.test("readExactly() grows its buffer to the length across many reads", async () => {
+  const random = prng(7);
+  const data = randomBytes(random, 300_000);
+  const reader = randomReader(data, random, 50_000);
+  const result = await readExactly(reader, data.length);
+  assertSameBytes(result!, data);
+  assertEquals(result!.length, data.length);
+  assertEquals(result!.buffer.byteLength, data.length);
+});
+
+Deno.test("readExactly() refuses a length above maxLength before reading, naming both", async () => {
+  const reader = fakeReader(new Uint8Array(16), (p) => p.length);
+  const error = await assertRejects(
+    () => readExactly(reader, 8 * 1024 * 1024 + 1),
+    Deno.errors.InvalidData,
+  );
+  assertStringIncludes(
+    error.message,
+    "8388609 bytes, more than maxLength (8388608 bytes)",
+  );
+  assertStringIncludes(error.message, "raise maxLength");
+  await assertRejects(
+    () => readExactly(reader, 17, { maxLength: 16 }),
+    Deno.errors.InvalidData,
+    "17 bytes, more than maxLength (16 bytes)",
+  );
+  assertEquals(reader.reads, 0);
+  assertEquals(
+    await readExactly(reader, 16, { maxLength: 16 }),
+    new Uint8Array(16),
+  );
+});
+
+Deno.test("readExactly() rejects a bad or misspelled maxLength", async () => {
+  const reader = fakeReader(new Uint8Array(4), () => 1);
+  for (const bad of [0, -1, 1.5, NaN]) {
+    await assertRejects(
+      () => readExactly(reader, 1, { maxLength: bad }),
+      RangeError,
+      "maxLength must be a positive integer or Infinity",
+    );
+  }
+  await assertRejects(
+    () => readExactly(reader, 1, { maxLenght: 4 } as never),
+    TypeError,
+    "maxLength",
+  );
+  assertEquals(reader.reads, 0);
+});
+
 // ---------------------------------------------------------------------------
 // copy
 

@@ -35,6 +35,10 @@ import {
   tricklers,
 } from "./soak/engine.ts";
 import { REDUCED_SPAWN_LIMIT, spawnLimit } from "./soak/spawn.ts";
+import {
+  claimedLength,
+  REDUCED_CLAIMED_LENGTH,
+} from "./soak/claimed_length.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {
@@ -124,4 +128,8 @@ Deno.test("trickling clients are dropped at connectionTimeout while a real clien
 
 Deno.test("examples/tcp_exec_server.ts runs at most 40 commands at once by default", async () => {
   report("spawn limit", await spawnLimit(REDUCED_SPAWN_LIMIT));
+});
+
+Deno.test("readExactly() of a claimed 4 GiB costs memory only for the bytes received", async () => {
+  report("claimed lengths", await claimedLength(REDUCED_CLAIMED_LENGTH));
 });

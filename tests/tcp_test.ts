@@ -608,8 +608,11 @@ Deno.test("serveTcp() and connectTcp() check a hostname as lookupHost() does", a
   for (
     const [hostname, fix] of [
       ["local host", "remove the spaces and control characters"],
+      ["local\0host", "remove the spaces and control characters"],
       ["127.0.0.1:80", "give the host without a port"],
+      ["127.0.0.1:8080", "give the host without a port"],
       ["[127.0.0.1]", "brackets only enclose IPv6 addresses"],
+      ["[::1", "brackets only enclose IPv6 addresses"],
     ]
   ) {
     const error = assertThrows(
@@ -646,4 +649,43 @@ Deno.test("serveTcp() and connectTcp() take an address spread into their options
     TypeError,
     'options.transport must be "tcp"',
   );
+});
+
+Deno.test("serveTcp() passes on what onListen throws, not an error from closing twice", () => {
+  const mine = new Error("onListen failed");
+  let port = 0;
+  const error = assertThrows(() =>
+    serveTcp({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen(addr) {
+        port = (addr as Deno.NetAddr).port;
+        throw mine;
+      },
+    }, hello)
+  );
+  assertEquals(error, mine);
+  // The listener is closed: the port can be bound again.
+  Deno.listen({ hostname: "127.0.0.1", port }).close();
+});
+
+Deno.test("serveTcp() refuses a backlog listen(2) cannot take, instead of wrapping it to 0", () => {
+  for (const backlog of [2 ** 31, 2 ** 32, 2 ** 32 + 5, 0, -1, 1.5]) {
+    assertThrows(
+      () => serveTcp({ hostname: "127.0.0.1", port: 0, backlog }, hello),
+      RangeError,
+      `options.backlog must be a positive integer, at most 2147483647 (listen(2) takes an int), got ${backlog}; Linux caps it at net.core.somaxconn`,
+    );
+  }
+});
+
+Deno.test("connectTcp() refuses timeout: 0, saying to leave it out for no limit", async () => {
+  await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, hello);
+  await assertRejects(
+    () => connectTcp({ ...server.addr, timeout: 0 }),
+    RangeError,
+    "options.timeout must be more than 0 ms, got 0, which would fail at once; leave it out (or pass Infinity) for no limit",
+  );
+  using conn = await connectTcp({ ...server.addr, timeout: Infinity });
+  assertStringIncludes(await readLine(conn), "Hello World");
 });

@@ -106,14 +106,18 @@ Deno.test("examples/udp_client.ts gives up at --timeout", async () => {
   assertEquals(stderr.includes("attempt 1000"), false);
 });
 
-Deno.test("examples/udp_connected_client.ts reports lost answers and goes on", async () => {
-  const { code, stdout } = await runExample("udp_connected_client.ts", [
+Deno.test("examples/udp_connected_client.ts reports lost answers, goes on, and exits 1", async () => {
+  const { code, stdout, stderr } = await runExample("udp_connected_client.ts", [
     "--port",
     String(closedPort("udp")),
     "--timeout",
     "20",
   ], { stdin: "a\nb\n" });
-  assertEquals(code, 0);
+  assertEquals(code, 1);
+  assertStringIncludes(
+    stderr,
+    "no answer to 2 of 2 datagrams within 20 ms each",
+  );
   assertEquals(
     stdout,
     "(no answer within 20 ms)\n(no answer within 20 ms)\n",

@@ -682,3 +682,98 @@ Deno.test({
     }
   },
 });
+
+Deno.test("serveUnix() passes on what onListen throws and removes its socket file", async () => {
+  await using dir = await tempDir("unix_test_");
+  const path = dir.file("listen.sock");
+  const mine = new Error("onListen failed");
+  const error = await assertRejects(() =>
+    serveUnix({
+      path,
+      onListen() {
+        throw mine;
+      },
+    }, echo)
+  );
+  assertEquals(error, mine);
+  assertFalse(await exists(path));
+});
+
+Deno.test("serveUnix() started concurrently on one path: one wins, the others get AddrInUse", async () => {
+  await using dir = await tempDir("unix_test_");
+  const path = dir.file("race.sock");
+  for (let round = 0; round < 5; round++) {
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, () => serveUnix({ path, mode: 0o600 }, echo)),
+    );
+    const servers = results.flatMap((r) =>
+      r.status === "fulfilled" ? [r.value] : []
+    );
+    try {
+      assertEquals(servers.length, 1);
+      for (const result of results) {
+        if (result.status === "rejected") {
+          assertInstanceOf(result.reason, Deno.errors.AddrInUse);
+          assertStringIncludes(result.reason.message, `listen unix ${path}: `);
+        }
+      }
+      assertEquals(await exchangeAt(path, "winner"), "winner");
+    } finally {
+      for (const server of servers) await server.shutdown();
+    }
+    assertFalse(await exists(path));
+    assertFalse(await exists(dir.file(".race.sock")));
+  }
+});
+
+Deno.test({
+  name:
+    "serveUnix() names every flag for a relative path at once, the unix: grants absolute",
+  permissions: { read: false, write: false, net: false },
+  async fn() {
+    const cwd = Deno.cwd();
+    await assertRejects(
+      () => serveUnix({ path: "rel.sock" }, echo),
+      Deno.errors.NotCapable,
+      `listen unix rel.sock: permission denied; run again with --allow-read=rel.sock,./.rel.sock --allow-write=rel.sock,./.rel.sock --allow-net=unix:${cwd}/rel.sock,unix:${cwd}/.rel.sock/s`,
+    );
+    await assertRejects(
+      () => connectUnix("./run/../rel.sock"),
+      Deno.errors.NotCapable,
+      `--allow-net=unix:${cwd}/rel.sock`,
+    );
+  },
+});
+
+Deno.test("serveUnix() on a relative path runs with exactly the flags it names", async () => {
+  await using dir = await tempDir("unix_test_");
+  const script = dir.file("serve.ts");
+  await Deno.writeTextFile(
+    script,
+    `import { serveUnix } from ${
+      JSON.stringify(new URL("../unix.ts", import.meta.url).href)
+    };
+await using server = await serveUnix({ path: "rel.sock", mode: 0o600 }, () => {});
+console.log(server.addr.path);
+`,
+  );
+  const run = async (...flags: string[]) =>
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-config", ...flags, script],
+      cwd: dir.path,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const denied = await run("--allow-read=serve.ts");
+  assertFalse(denied.success);
+  const stderr = new TextDecoder().decode(denied.stderr);
+  const flags = stderr.match(/run again with (.*)$/m)?.[1].split(" ");
+  assert(flags !== undefined, stderr);
+  const granted = await run(
+    ...flags.map((flag) =>
+      flag.startsWith("--allow-read=") ? `${flag},serve.ts` : flag
+    ),
+  );
+  assert(granted.success, new TextDecoder().decode(granted.stderr));
+  assertEquals(new TextDecoder().decode(granted.stdout).trim(), "rel.sock");
+});

@@ -27,6 +27,7 @@ import {
 import { DATAGRAMS_FULL, stuckHandlers, udpFlood } from "./datagrams.ts";
 import { ENGINE_FULL, lingerReplies, resetFlood, tricklers } from "./engine.ts";
 import { FULL_SPAWN_LIMIT, spawnLimit } from "./spawn.ts";
+import { claimedLength, FULL_CLAIMED_LENGTH } from "./claimed_length.ts";
 
 interface Scenario {
   title: string;
@@ -129,6 +130,14 @@ const scenarios: Scenario[] = [
     about:
       `${FULL_SPAWN_LIMIT.clients} clients connect at once to \`examples/tcp_exec_server.ts\`, run without \`--max-connections\`; each command is a shell that waits ${FULL_SPAWN_LIMIT.hold} ms and answers. The commands alive are counted from \`/proc\` throughout. Asserted: every client gets its answer, and never more commands are alive at once than the example's default limit (40, \`tcpserver -c\`'s default); the other clients wait in the listen backlog.`,
     run: () => spawnLimit(FULL_SPAWN_LIMIT),
+  },
+  {
+    title: "Claimed lengths",
+    about:
+      `${FULL_CLAIMED_LENGTH.clients} connections each declare a body of 4 GiB - 1 bytes in a 4-byte header, send ${
+        FULL_CLAIMED_LENGTH.bytes / 1024 / 1024
+      } MiB of it and close, against a server that reads the body with \`readExactly(conn, length, { maxLength: Infinity })\` (the limit lifted on purpose); the server's memory is read from \`/proc/<pid>/status\` while every body is pending. Asserted: each client's read fails with UnexpectedEof naming the bytes received and the length claimed, the server's RSS grows by at most twice the bytes received plus 32 MiB, and its virtual memory does not grow by the claimed length (a buffer reserved up front: 16 GiB).`,
+    run: () => claimedLength(FULL_CLAIMED_LENGTH),
   },
 ];
 
