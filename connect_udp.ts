@@ -28,9 +28,9 @@ import {
 import {
   assertHostname,
   assertKnownOptions,
-  assertMilliseconds,
   assertRequiredOptions,
   assertSignal,
+  assertTimeout,
   assertTransport,
 } from "./_validate.ts";
 import { resolvePort } from "./services.ts";
@@ -357,7 +357,7 @@ export async function connectUdp(
     signal,
   } = options;
   assertTransport(transport, "udp");
-  assertMilliseconds(timeout, "options.timeout");
+  assertTimeout(timeout, "options.timeout");
   assertSignal(signal, "options.signal");
   const localHostname = rawLocalHostname === undefined
     ? undefined

@@ -33,6 +33,7 @@ import {
   assertMilliseconds,
   assertOptions,
   assertSignal,
+  assertTimeout,
   show,
 } from "./_validate.ts";
 import { connectUdp } from "./connect_udp.ts";
@@ -205,7 +206,7 @@ export async function requestUdp(
     localHostname,
     defaultPort,
   } = options ?? {};
-  assertMilliseconds(timeout, "options.timeout");
+  assertTimeout(timeout, "options.timeout");
   assertMilliseconds(
     attemptTimeout,
     "options.attemptTimeout",

@@ -4,6 +4,7 @@ import {
   connectUdp,
   type ConnectUdpOptions,
   listenUdp,
+  requestUdp,
   serveUdp,
 } from "../udp.ts";
 import { within } from "./_helpers.ts";
@@ -175,4 +176,20 @@ Deno.test("connectUdp() under a flood from another sender returns only its peer'
   assertEquals(got, [...got].sort((a, b) => a - b));
   assertEquals(got.length <= count, true);
   assertEquals(client.dropped > 0, true, "the flood was read and dropped");
+});
+
+Deno.test("connectUdp() and requestUdp() refuse timeout: 0, which would fail at once", async () => {
+  await assertRejects(
+    () => connectUdp({ hostname: "127.0.0.1", port: 9, timeout: 0 }),
+    RangeError,
+    "options.timeout must be more than 0 ms",
+  );
+  await assertRejects(
+    () =>
+      requestUdp(bytes("ping"), { hostname: "127.0.0.1", port: 9 }, {
+        timeout: 0,
+      }),
+    RangeError,
+    "options.timeout must be more than 0 ms",
+  );
 });
