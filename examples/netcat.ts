@@ -262,9 +262,11 @@ async function connectStream(flags: Flags): Promise<void> {
       console.error(`netcat: connected to ${formatAddress(conn.remoteAddr)}`);
     }
     if (flags.exec !== undefined) {
-      // No server ends this connection: the command's context never aborts.
+      // No server ends this connection: the command's context never aborts
+      // and sets no deadline.
       await spawnHandler(flags.exec, { clearEnv: true })(conn, {
         signal: new AbortController().signal,
+        setDeadline: () => {},
       });
     } else {
       await relay(conn);
