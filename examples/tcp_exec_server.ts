@@ -16,7 +16,7 @@
  * (`tcpserver -c N`, 40 by default as there); more clients wait in the
  * backlog.
  *
- * Try it with `nc 127.0.0.1 7013`. Ctrl-C stops it; commands still running
+ * Try it with `nc 127.0.0.1 7013`. Ctrl-C or SIGTERM stops it; commands still running
  * after a grace period are stopped.
  *
  * @module
@@ -43,7 +43,7 @@ const DEFAULT_MAX_CONNECTIONS = 40;
  */
 const INHERITED_ENV = ["PATH", "LANG"];
 
-/** How long commands still running at Ctrl-C get to finish before they are stopped. */
+/** How long commands still running at Ctrl-C or SIGTERM get to finish before they are stopped. */
 const SHUTDOWN_TIMEOUT_MS = 2_000;
 
 const USAGE = `Usage: tcp_exec_server.ts [options] [-- COMMAND [ARGS...]]
@@ -95,6 +95,7 @@ async function main(args: string[]): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const server = serveTcp({
       hostname: flags.hostname,
@@ -113,6 +114,7 @@ async function main(args: string[]): Promise<void> {
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

@@ -43,7 +43,7 @@ const DEFAULT_MAX_CONNECTIONS = 10;
  */
 const INHERITED_ENV = ["PATH", "LANG"];
 
-/** How long commands still running at Ctrl-C get to finish before they are stopped. */
+/** How long commands still running at Ctrl-C or SIGTERM get to finish before they are stopped. */
 const SHUTDOWN_TIMEOUT_MS = 2_000;
 
 const USAGE = `Usage: unix_exec_server.ts [options] [-- COMMAND [ARGS...]]
@@ -115,6 +115,7 @@ async function main(args: string[]): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
   try {
     const server = await serveUnix({
       path: flags.path,
@@ -133,6 +134,7 @@ async function main(args: string[]): Promise<void> {
     await server.finished;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
   }
 }
 

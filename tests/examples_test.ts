@@ -112,6 +112,7 @@ function serverExamples(
     { name: "tcp_echo_server.ts", args: ["--port", "0"], files: [] },
     { name: "tcp_iterative_server.ts", args: ["--port", "0"], files: [] },
     { name: "tcp_prefork_server.ts", args: ["--port", "0"], files: [] },
+    { name: "tcp_exec_server.ts", args: ["--port", "0"], files: [] },
     { name: "udp_echo_server.ts", args: ["--port", "0"], files: [] },
     {
       name: "udp_multicast.ts",
@@ -122,6 +123,11 @@ function serverExamples(
       name: "unix_echo_server.ts",
       args: ["--path", `${dir}/echo.sock`],
       files: [`${dir}/echo.sock`, `${dir}/.echo.sock`],
+    },
+    {
+      name: "unix_exec_server.ts",
+      args: ["--path", `${dir}/exec.sock`],
+      files: [`${dir}/exec.sock`, `${dir}/.exec.sock`],
     },
     {
       name: "unix_datagram_server.ts",
