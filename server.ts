@@ -142,7 +142,9 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    * `idleTimeout` and `connectionTimeout` still apply. `0` closes at once;
    * `Infinity` lingers until the peer closes, bounded only by those two.
    * At shutdown, and when the server itself ends a connection (idle,
-   * deadline), it closes at once.
+   * deadline), it closes at once. Lingering costs a `shutdown()` and one
+   * more read per connection; `0` suits protocols in which the client never
+   * sends what the handler leaves unread.
    *
    * @default {5000}
    */
