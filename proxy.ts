@@ -404,7 +404,9 @@ export function parseProxyHeader(bytes: Uint8Array): ProxyHeader {
   const need = missingBytes(bytes, bytes.length, V2_FIXED_SIZE + 0xffff);
   if (need !== 0) {
     throw new Deno.errors.InvalidData(
-      `parse PROXY header: ${bytes.length} bytes are not a whole header (${need} more at least); pass exactly one header`,
+      `parse PROXY header: ${bytes.length} bytes are not exactly one header (${
+        need > 0 ? `${need} more at least` : `${-need} too many`
+      }); pass exactly one header`,
     );
   }
   return parseHeader(bytes);

@@ -64,6 +64,8 @@ import {
   SERVE_OPTION_NAMES,
   type ServerOptions,
 } from "./_lifecycle.ts";
+import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
+import type { ProxyOptions } from "./proxy.ts";
 import {
   assertCount,
   assertFunction,
@@ -149,6 +151,15 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    * @default {5000}
    */
   lingerTimeout?: number;
+  /**
+   * Read the PROXY protocol header that a load balancer (HAProxy's
+   * `send-proxy-v2`, say) sends first, from the proxies listed in
+   * `proxy.trusted` only, and give the handler's `conn` the real client's
+   * `remoteAddr` and `localAddr`. See `ProxyOptions` in `@sockets/net/proxy`.
+   *
+   * @default {undefined} (no header is read)
+   */
+  proxy?: ProxyOptions;
 }
 
 /**
@@ -222,6 +233,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #idleTimeout: number | undefined;
   readonly #connectionTimeout: number | undefined;
   readonly #lingerTimeout: number;
+  readonly #proxy: ProxyGate | undefined;
   readonly #lifecycle: Lifecycle<Deno.Addr, Deno.Conn>;
   readonly #connections = new Map<Deno.Conn, ServedConnection>();
   readonly #finished = Promise.withResolvers<void>();
@@ -262,6 +274,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       ? undefined
       : options.connectionTimeout;
     this.#lingerTimeout = options.lingerTimeout ?? DEFAULT_LINGER_TIMEOUT_MS;
+    this.#proxy = proxyGate(options.proxy);
     this.#lifecycle = new Lifecycle(options);
     try {
       this.#lifecycle.listen(listener.addr, () => this.shutdown());
@@ -426,6 +439,9 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       if (this.#idleTimeout !== undefined) {
         this.#trackProgress(conn, connection);
       }
+      if (this.#proxy !== undefined && !await this.#admit(conn, connection)) {
+        return;
+      }
       await this.#handler(conn, connection);
     } catch (error) {
       if (!connection.closedByServer) this.#lifecycle.report(error, conn);
@@ -442,6 +458,24 @@ export class Server<A extends Deno.Addr = Deno.Addr>
         }
       }
     }
+  }
+
+  /**
+   * Reads a trusted proxy's header; false when the connection is not to be
+   * served (a LOCAL health check, a refused peer, a bad or late header), and
+   * then closed at once: such a peer gets no lingering.
+   */
+  async #admit(
+    conn: Deno.Conn,
+    connection: ServedConnection,
+  ): Promise<boolean> {
+    try {
+      if (await admitProxied(conn, this.#proxy!)) return true;
+    } catch (error) {
+      if (!connection.closedByServer) this.#lifecycle.report(error, conn);
+    }
+    this.#endByServer(conn, connection);
+    return false;
   }
 
   /**
@@ -672,6 +706,7 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
     "options.lingerTimeout",
     "use 0 to close at once, or leave it out for 5 s",
   );
+  proxyGate(options.proxy);
   return new Server(
     listener as Deno.Listener<Deno.Conn, A>,
     handler as ConnectionHandler<Deno.Conn>,
