@@ -13,6 +13,14 @@ import {
   type ProxyHeaderInit,
   readProxyHeader,
 } from "../proxy.ts";
+import {
+  type ConnectionHandler,
+  serve,
+  type ServeOptions,
+  type Server,
+} from "../server.ts";
+import { spawnHandler } from "../spawn.ts";
+import { isMissing, readAll, waitFor, writeAll } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -495,5 +503,189 @@ Deno.test("readProxyHeader() fuzz: truncations, corruptions and garbage fail wit
         `round ${round}: read ${reader.offset} bytes`,
       );
     }
+  }
+});
+
+// The engine's `proxy` option.
+
+interface Served {
+  addrs: { remote: Deno.Addr; local: Deno.Addr; data: string }[];
+  errors: unknown[];
+  server: Server<Deno.NetAddr>;
+}
+
+async function serveProxied(
+  proxy: ServeOptions["proxy"],
+  handler?: ConnectionHandler,
+): Promise<Served & AsyncDisposable> {
+  const addrs: Served["addrs"] = [];
+  const errors: unknown[] = [];
+  const server = serve(
+    Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+    handler ?? (async (conn) => {
+      const data = new Uint8Array(64);
+      const n = await conn.read(data);
+      addrs.push({
+        remote: conn.remoteAddr,
+        local: conn.localAddr,
+        data: decoder.decode(data.subarray(0, n ?? 0)),
+      });
+      await conn.write(encoder.encode("done"));
+    }),
+    { proxy, onError: (error) => errors.push(error), lingerTimeout: 0 },
+  );
+  return {
+    addrs,
+    errors,
+    server,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+const CLIENT = tcp("203.0.113.7", 50123);
+const FRONT = tcp("198.51.100.1", 443);
+
+Deno.test("serve() with proxy: a trusted proxy's header becomes remoteAddr and localAddr, and the bytes after it reach the handler", async () => {
+  await using served = await serveProxied({ trusted: ["127.0.0.0/8"] });
+  for (const version of [1, 2] as const) {
+    using conn = await Deno.connect({ port: served.server.addr.port });
+    await writeAll(
+      conn,
+      Uint8Array.from([
+        ...formatProxyHeader({ version, remoteAddr: CLIENT, localAddr: FRONT }),
+        ...encoder.encode("hello"),
+      ]),
+    );
+    assertEquals(await readAll(conn), "done");
+  }
+  assertEquals(served.addrs.map((seen) => seen.remote), [CLIENT, CLIENT]);
+  assertEquals(served.addrs.map((seen) => seen.local), [FRONT, FRONT]);
+  assertEquals(served.addrs.map((seen) => seen.data), ["hello", "hello"]);
+  assertEquals(served.errors, []);
+});
+
+Deno.test("serve() with proxy: an untrusted peer's header is never read nor believed", async () => {
+  await using served = await serveProxied({ trusted: ["10.0.0.0/8", "::1"] });
+  using conn = await Deno.connect({ port: served.server.addr.port });
+  const line = "PROXY TCP4 203.0.113.7 198.51.100.1 50123 443\r\n";
+  await writeAll(conn, line);
+  assertEquals(await readAll(conn), "done");
+  const [seen] = served.addrs;
+  assertEquals((seen.remote as Deno.NetAddr).hostname, "127.0.0.1");
+  assertEquals(
+    (seen.remote as Deno.NetAddr).port,
+    (conn.localAddr as Deno.NetAddr).port,
+  );
+  assertEquals(seen.data, line, "the handler sees the would-be header as data");
+});
+
+Deno.test("serve() with proxy.required: an untrusted peer is closed before its handler runs, and reported", async () => {
+  await using served = await serveProxied({
+    trusted: ["10.0.0.0/8"],
+    required: true,
+  });
+  using conn = await Deno.connect({ port: served.server.addr.port });
+  assertEquals(await readAll(conn), "");
+  await waitFor(() => served.errors.length === 1, "the refusal reported");
+  assertInstanceOf(served.errors[0], Deno.errors.PermissionDenied);
+  assertStringIncludes(String(served.errors[0]), "not a trusted proxy");
+  assertEquals(served.addrs, []);
+});
+
+Deno.test("serve() with proxy: a LOCAL header (a health check) is closed without running the handler", async () => {
+  await using served = await serveProxied({ trusted: ["127.0.0.1"] });
+  using conn = await Deno.connect({ port: served.server.addr.port });
+  await writeAll(conn, formatProxyHeader({ command: "LOCAL" }));
+  assertEquals(await readAll(conn), "");
+  await waitFor(() => served.server.connections === 0, "the check closed");
+  assertEquals(served.addrs, []);
+  assertEquals(served.errors, []);
+});
+
+Deno.test("serve() with proxy: a trusted proxy that sends no header within proxy.timeout is closed and reported", async () => {
+  await using served = await serveProxied({
+    trusted: ["127.0.0.1"],
+    timeout: 50,
+  });
+  using conn = await Deno.connect({ port: served.server.addr.port });
+  assertEquals(await readAll(conn), "");
+  await waitFor(() => served.errors.length === 1, "the timeout reported");
+  assertInstanceOf(served.errors[0], Deno.errors.TimedOut);
+  assertStringIncludes(String(served.errors[0]), "from 127.0.0.1:");
+  assertEquals(served.addrs, []);
+});
+
+Deno.test("serve() with proxy: a trusted proxy's bad header is closed and reported", async () => {
+  await using served = await serveProxied({ trusted: ["127.0.0.1"] });
+  using conn = await Deno.connect({ port: served.server.addr.port });
+  await writeAll(conn, "GET / HTTP/1.1\r\n\r\n");
+  assertEquals(await readAll(conn), "");
+  await waitFor(() => served.errors.length === 1, "the bad header reported");
+  assertInstanceOf(served.errors[0], Deno.errors.InvalidData);
+  assertEquals(served.addrs, []);
+});
+
+Deno.test("serve() with proxy: spawnHandler's TCPREMOTEIP is the real client's", async () => {
+  if (await isMissing("sh")) return;
+  await using served = await serveProxied(
+    { trusted: ["127.0.0.1"] },
+    spawnHandler([
+      "sh",
+      "-c",
+      'echo "$TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT"',
+    ]),
+  );
+  using conn = await Deno.connect({ port: served.server.addr.port });
+  await writeAll(
+    conn,
+    formatProxyHeader({ remoteAddr: CLIENT, localAddr: FRONT }),
+  );
+  assertEquals(await readAll(conn), "203.0.113.7 50123 198.51.100.1 443\n");
+});
+
+Deno.test("serve() with proxy: a forced shutdown while a header is awaited reports nothing", async () => {
+  const errors: unknown[] = [];
+  const server = serve(
+    Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+    () => {},
+    {
+      proxy: { trusted: ["127.0.0.1"] },
+      shutdownTimeout: 0,
+      onError: (error) => errors.push(error),
+    },
+  );
+  using conn = await Deno.connect({ port: server.addr.port });
+  await waitFor(() => server.connections === 1, "the connection accepted");
+  await server.shutdown();
+  assertEquals(await readAll(conn), "");
+  assertEquals(errors, []);
+});
+
+Deno.test("serve() checks the proxy option", () => {
+  const listener = () => Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const cases: [unknown, ErrorConstructor | RangeErrorConstructor, string][] = [
+    [
+      { trusted: "127.0.0.1" },
+      TypeError,
+      "options.proxy.trusted must be an array",
+    ],
+    [
+      { trusted: ["127.0.0.1/40"] },
+      TypeError,
+      "options.proxy.trusted[0] must be an IP address or a CIDR range",
+    ],
+    [{ trusted: [], tiemout: 5 }, TypeError, "timeout"],
+    [{ trusted: [], timeout: -1 }, RangeError, "options.proxy.timeout"],
+    [{ trusted: [], required: "yes" }, TypeError, "options.proxy.required"],
+    [{ trusted: [], maxHeaderSize: 10 }, RangeError, "maxHeaderSize"],
+    [true, TypeError, "options.proxy must be an object"],
+  ];
+  for (const [proxy, type, message] of cases) {
+    using l = listener();
+    assertThrows(
+      () => serve(l, () => {}, { proxy } as ServeOptions),
+      type,
+      message,
+    );
   }
 });
