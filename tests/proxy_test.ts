@@ -20,7 +20,15 @@ import {
   type Server,
 } from "../server.ts";
 import { spawnHandler } from "../spawn.ts";
-import { isMissing, readAll, waitFor, writeAll } from "./_helpers.ts";
+import { startExample } from "./_examples.ts";
+import {
+  closedPort,
+  isMissing,
+  readAll,
+  tempDir,
+  waitFor,
+  writeAll,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -688,4 +696,96 @@ Deno.test("serve() checks the proxy option", () => {
       message,
     );
   }
+});
+
+const haproxyMissing = await isMissing("haproxy");
+
+/** How many clients go through HAProxy: two rounds of its round robin over two servers. */
+const HAPROXY_CLIENTS = 4;
+
+Deno.test({
+  name:
+    "examples/haproxy.cfg: HAProxy's send-proxy-v2 gives two tcp_echo_server.ts instances the real client, in turn",
+  ignore: haproxyMissing,
+  async fn() {
+    await using dir = await tempDir("sockets-net-haproxy");
+    const echoArgs = ["--port", "0", "--proxy-from", "127.0.0.1"];
+    await using first = await startExample("tcp_echo_server.ts", echoArgs);
+    await using second = await startExample("tcp_echo_server.ts", echoArgs);
+    const front = closedPort();
+    const example = await Deno.readTextFile(
+      new URL("../examples/haproxy.cfg", import.meta.url),
+    );
+    const config = example
+      .replace("bind 127.0.0.1:7000", `bind 127.0.0.1:${front}`)
+      .replace("127.0.0.1:7007", `127.0.0.1:${first.port}`)
+      .replace("127.0.0.1:7008", `127.0.0.1:${second.port}`);
+    assertEquals(
+      config.split("\n").filter((line, i) => line !== example.split("\n")[i])
+        .length,
+      3,
+      "the test substitutes the frontend's and both servers' ports",
+    );
+    const path = `${dir.path}/haproxy.cfg`;
+    await Deno.writeTextFile(path, config);
+    // In the foreground (-db), so that the test owns it and ends it.
+    const haproxy = new Deno.Command("haproxy", {
+      args: ["-db", "-f", path],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const clientPorts: number[] = [];
+    let log = "";
+    const logged = (async () => {
+      for await (
+        const text of haproxy.stderr.pipeThrough(new TextDecoderStream())
+      ) {
+        log += text;
+      }
+    })();
+    try {
+      // The LOCAL headers of check-send-proxy pass as HAProxy's "Layer4
+      // check passed"; and only with both servers checked does the round
+      // robin run over both from the first client.
+      await waitFor(
+        () =>
+          ["echo1", "echo2"].every((server) =>
+            log.includes(`echo_servers/${server} succeeded`)
+          ),
+        "HAProxy's first health check of both servers",
+      );
+      for (let i = 0; i < HAPROXY_CLIENTS; i++) {
+        using conn = await Deno.connect({ hostname: "127.0.0.1", port: front });
+        clientPorts.push((conn.localAddr as Deno.NetAddr).port);
+        await writeAll(conn, `ping ${i}\n`);
+        await conn.closeWrite();
+        assertEquals(await readAll(conn), `ping ${i}\n`);
+      }
+    } catch (error) {
+      console.log(`haproxy's stderr:\n${log}`);
+      throw error;
+    } finally {
+      haproxy.kill("SIGTERM");
+      await haproxy.status;
+      await logged;
+    }
+    const seen = async (server: typeof first) =>
+      (await server.stop()).stdout.split("\n")
+        .filter((line) => line.startsWith("client "))
+        .map((line) => line.slice("client ".length));
+    const [byFirst, bySecond] = [await seen(first), await seen(second)];
+    // The first connection, HAProxy's own probe for readiness, is there too.
+    const real = (ports: string[]) =>
+      ports.filter((addr) =>
+        clientPorts.some((port) => addr === `127.0.0.1:${port}`)
+      );
+    assertEquals(
+      [...real(byFirst), ...real(bySecond)].sort(),
+      clientPorts.map((port) => `127.0.0.1:${port}`).sort(),
+      "every client's own address reached a handler",
+    );
+    assertEquals(real(byFirst).length, HAPROXY_CLIENTS / 2, "round robin");
+    assertEquals(real(bySecond).length, HAPROXY_CLIENTS / 2, "round robin");
+  },
 });
