@@ -20,6 +20,7 @@ import {
   type Server,
 } from "../server.ts";
 import { spawnHandler } from "../spawn.ts";
+import { serveWorkers } from "../workers.ts";
 import { startExample } from "./_examples.ts";
 import {
   closedPort,
@@ -522,10 +523,10 @@ interface Served {
   server: Server<Deno.NetAddr>;
 }
 
-async function serveProxied(
+function serveProxied(
   proxy: ServeOptions["proxy"],
   handler?: ConnectionHandler,
-): Promise<Served & AsyncDisposable> {
+): Served & AsyncDisposable {
   const addrs: Served["addrs"] = [];
   const errors: unknown[] = [];
   const server = serve(
@@ -554,7 +555,7 @@ const CLIENT = tcp("203.0.113.7", 50123);
 const FRONT = tcp("198.51.100.1", 443);
 
 Deno.test("serve() with proxy: a trusted proxy's header becomes remoteAddr and localAddr, and the bytes after it reach the handler", async () => {
-  await using served = await serveProxied({ trusted: ["127.0.0.0/8"] });
+  await using served = serveProxied({ trusted: ["127.0.0.0/8"] });
   for (const version of [1, 2] as const) {
     using conn = await Deno.connect({ port: served.server.addr.port });
     await writeAll(
@@ -573,7 +574,7 @@ Deno.test("serve() with proxy: a trusted proxy's header becomes remoteAddr and l
 });
 
 Deno.test("serve() with proxy: an untrusted peer's header is never read nor believed", async () => {
-  await using served = await serveProxied({ trusted: ["10.0.0.0/8", "::1"] });
+  await using served = serveProxied({ trusted: ["10.0.0.0/8", "::1"] });
   using conn = await Deno.connect({ port: served.server.addr.port });
   const line = "PROXY TCP4 203.0.113.7 198.51.100.1 50123 443\r\n";
   await writeAll(conn, line);
@@ -588,7 +589,7 @@ Deno.test("serve() with proxy: an untrusted peer's header is never read nor beli
 });
 
 Deno.test("serve() with proxy.required: an untrusted peer is closed before its handler runs, and reported", async () => {
-  await using served = await serveProxied({
+  await using served = serveProxied({
     trusted: ["10.0.0.0/8"],
     required: true,
   });
@@ -601,7 +602,7 @@ Deno.test("serve() with proxy.required: an untrusted peer is closed before its h
 });
 
 Deno.test("serve() with proxy: a LOCAL header (a health check) is closed without running the handler", async () => {
-  await using served = await serveProxied({ trusted: ["127.0.0.1"] });
+  await using served = serveProxied({ trusted: ["127.0.0.1"] });
   using conn = await Deno.connect({ port: served.server.addr.port });
   await writeAll(conn, formatProxyHeader({ command: "LOCAL" }));
   assertEquals(await readAll(conn), "");
@@ -611,7 +612,7 @@ Deno.test("serve() with proxy: a LOCAL header (a health check) is closed without
 });
 
 Deno.test("serve() with proxy: a trusted proxy that sends no header within proxy.timeout is closed and reported", async () => {
-  await using served = await serveProxied({
+  await using served = serveProxied({
     trusted: ["127.0.0.1"],
     timeout: 50,
   });
@@ -624,7 +625,7 @@ Deno.test("serve() with proxy: a trusted proxy that sends no header within proxy
 });
 
 Deno.test("serve() with proxy: a trusted proxy's bad header is closed and reported", async () => {
-  await using served = await serveProxied({ trusted: ["127.0.0.1"] });
+  await using served = serveProxied({ trusted: ["127.0.0.1"] });
   using conn = await Deno.connect({ port: served.server.addr.port });
   await writeAll(conn, "GET / HTTP/1.1\r\n\r\n");
   assertEquals(await readAll(conn), "");
@@ -635,7 +636,7 @@ Deno.test("serve() with proxy: a trusted proxy's bad header is closed and report
 
 Deno.test("serve() with proxy: spawnHandler's TCPREMOTEIP is the real client's", async () => {
   if (await isMissing("sh")) return;
-  await using served = await serveProxied(
+  await using served = serveProxied(
     { trusted: ["127.0.0.1"] },
     spawnHandler([
       "sh",
@@ -788,4 +789,38 @@ Deno.test({
     assertEquals(real(byFirst).length, HAPROXY_CLIENTS / 2, "round robin");
     assertEquals(real(bySecond).length, HAPROXY_CLIENTS / 2, "round robin");
   },
+});
+
+Deno.test("serveWorkers() passes the proxy option to every worker's engine", async () => {
+  await using pool = await serveWorkers(
+    new URL("./fixtures/echo_handler.ts", import.meta.url),
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      workers: 1,
+      proxy: { trusted: ["127.0.0.1"] },
+    },
+  );
+  using conn = await Deno.connect({ port: pool.addr.port });
+  await writeAll(
+    conn,
+    Uint8Array.from([
+      ...formatProxyHeader({ remoteAddr: CLIENT, localAddr: FRONT }),
+      ...encoder.encode("hello\n"),
+    ]),
+  );
+  await conn.closeWrite();
+  assertEquals(
+    await readAll(conn),
+    "hello\n",
+    "the worker read the header, not the handler",
+  );
+  await assertRejects(
+    () =>
+      serveWorkers(new URL("./fixtures/echo_handler.ts", import.meta.url), {
+        proxy: { trusted: "x" } as never,
+      }),
+    TypeError,
+    "options.proxy.trusted",
+  );
 });
