@@ -55,7 +55,7 @@ async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const proxyFrom = (flags["proxy-from"] as string[]).map(String);
+  const proxyFrom = ((flags["proxy-from"] ?? []) as unknown[]).map(String);
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
