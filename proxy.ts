@@ -271,9 +271,6 @@ export { DEFAULT_MAX_PROXY_HEADER_SIZE, DEFAULT_PROXY_HEADER_TIMEOUT_MS };
 
 const READ_OPTION_NAMES = ["timeout", "signal", "maxHeaderSize"];
 
-/** A source of bytes: a `Deno.Conn`, or anything with `read(buffer)` as `Deno.Reader` has it. */
-type Reader = { read(buffer: Uint8Array): Promise<number | null> };
-
 /**
  * Reads one PROXY protocol header (version 1 or 2) from the start of a
  * connection, and not a byte more: what follows the header stays unread for
@@ -286,7 +283,7 @@ type Reader = { read(buffer: Uint8Array): Promise<number | null> };
  * read may still be pending: close the connection then (it can no longer be
  * read in order anyway).
  *
- * @param reader A `Deno.Conn`, or anything with `read(buffer)` (a `Deno.Reader`, a stream's reader).
+ * @param reader A `Deno.Conn`, or anything with its `read(buffer)`.
  * @param options A deadline, a signal and a size limit.
  * @returns The header.
  * @throws {Deno.errors.InvalidData} If the bytes are not a valid header, or
@@ -320,7 +317,7 @@ type Reader = { read(buffer: Uint8Array): Promise<number | null> };
  * ```
  */
 export async function readProxyHeader(
-  reader: Deno.Conn | Reader,
+  reader: { read(buffer: Uint8Array): Promise<number | null> },
   options: ReadProxyHeaderOptions = {},
 ): Promise<ProxyHeader> {
   if (

@@ -76,6 +76,7 @@ import {
 
 export type { ServerOptions } from "./_lifecycle.ts";
 export type { ConnectionContext } from "./_served_connection.ts";
+export type { ProxyOptions } from "./proxy.ts";
 export * from "./datagram_server.ts";
 
 /**
