@@ -77,16 +77,32 @@ function trusts(gate: ProxyGate, addr: Deno.Addr): boolean {
 
 /**
  * Reads a trusted proxy's header from `conn` and gives `conn` the addresses
- * it names. Resolves `true` when the handler is to run, `false` for a LOCAL
- * header (a health check: nothing to serve).
- *
- * @throws {Deno.errors.PermissionDenied} When `required` is set and the peer is no trusted proxy.
- * @throws What `readProxyHeader` throws.
+ * it names. Resolves `true` when the handler is to run; `false` for a LOCAL
+ * header (a health check: nothing to serve), and for a refused peer or a bad
+ * or late header, which are reported first unless the server itself ended
+ * the connection (a shutdown). Never rejects.
  */
 export async function admitProxied(
   conn: Deno.Conn,
   gate: ProxyGate,
+  connection: { readonly closedByServer: boolean },
+  lifecycle: { report(error: unknown, conn: Deno.Conn): void },
 ): Promise<boolean> {
+  try {
+    return await admit(conn, gate);
+  } catch (error) {
+    if (!connection.closedByServer) lifecycle.report(error, conn);
+    return false;
+  }
+}
+
+/**
+ * The part of `admitProxied` that can fail.
+ *
+ * @throws {Deno.errors.PermissionDenied} When `required` is set and the peer is no trusted proxy.
+ * @throws What `readProxyHeader` throws.
+ */
+async function admit(conn: Deno.Conn, gate: ProxyGate): Promise<boolean> {
   const peer = conn.remoteAddr;
   if (!trusts(gate, peer)) {
     if (!gate.required) return true;

@@ -153,10 +153,8 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    */
   lingerTimeout?: number;
   /**
-   * Read the PROXY protocol header that a load balancer (HAProxy's
-   * `send-proxy-v2`, say) sends first, from the proxies listed in
-   * `proxy.trusted` only, and give the handler's `conn` the real client's
-   * `remoteAddr` and `localAddr`. See `ProxyOptions` in `@sockets/net/proxy`.
+   * Read a PROXY header from `proxy.trusted` proxies only, and give `conn`
+   * the client's addresses it names (`ProxyOptions`, `@sockets/net/proxy`).
    *
    * @default {undefined} (no header is read)
    */
@@ -440,7 +438,11 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       if (this.#idleTimeout !== undefined) {
         this.#trackProgress(conn, connection);
       }
-      if (this.#proxy !== undefined && !await this.#admit(conn, connection)) {
+      if (
+        this.#proxy !== undefined &&
+        !await admitProxied(conn, this.#proxy, connection, this.#lifecycle)
+      ) {
+        this.#endByServer(conn, connection);
         return;
       }
       await this.#handler(conn, connection);
@@ -459,24 +461,6 @@ export class Server<A extends Deno.Addr = Deno.Addr>
         }
       }
     }
-  }
-
-  /**
-   * Reads a trusted proxy's header; false when the connection is not to be
-   * served (a LOCAL health check, a refused peer, a bad or late header), and
-   * then closed at once: such a peer gets no lingering.
-   */
-  async #admit(
-    conn: Deno.Conn,
-    connection: ServedConnection,
-  ): Promise<boolean> {
-    try {
-      if (await admitProxied(conn, this.#proxy!)) return true;
-    } catch (error) {
-      if (!connection.closedByServer) this.#lifecycle.report(error, conn);
-    }
-    this.#endByServer(conn, connection);
-    return false;
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { crc32c } from "../_crc32c.ts";
+import { V2_SIGNATURE } from "../_proxy_header.ts";
 import {
   formatProxyHeader,
   parseProxyHeader,
@@ -33,22 +34,6 @@ import {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** The v2 signature (proxy-protocol.txt section 2.2). */
-const SIGNATURE = [
-  0x0d,
-  0x0a,
-  0x0d,
-  0x0a,
-  0x00,
-  0x0d,
-  0x0a,
-  0x51,
-  0x55,
-  0x49,
-  0x54,
-  0x0a,
-];
 
 const tcp = (hostname: string, port: number): Deno.NetAddr => ({
   transport: "tcp",
@@ -189,7 +174,7 @@ Deno.test("formatProxyHeader() writes the v2 layout byte for byte", () => {
     localAddr: tcp("192.0.2.1", 443),
   });
   assertEquals([...bytes], [
-    ...SIGNATURE,
+    ...V2_SIGNATURE,
     0x21, // version 2, PROXY
     0x11, // INET, STREAM
     0x00,
@@ -491,7 +476,7 @@ Deno.test("readProxyHeader() fuzz: truncations, corruptions and garbage fail wit
         () => Math.floor(next() * 256),
       );
       if (next() < 0.5) {
-        bytes.set(SIGNATURE.slice(0, Math.min(12, bytes.length)));
+        bytes.set(V2_SIGNATURE.slice(0, Math.min(12, bytes.length)));
       }
     }
     const reader = chunkedReader(bytes, [1 + Math.floor(next() * 16)]);
