@@ -114,7 +114,7 @@ export interface ProxyTlv {
  * });
  * const header = parseProxyHeader(bytes);
  * assertEquals(header.command, "PROXY");
- * assertEquals(header.remoteAddr?.hostname, "2001:db8::7");
+ * assertEquals((header.remoteAddr as Deno.NetAddr).hostname, "2001:db8::7");
  * ```
  */
 export interface ProxyHeader {
@@ -391,7 +391,7 @@ export async function readProxyHeader(
  * const header = parseProxyHeader(
  *   new TextEncoder().encode("PROXY TCP6 2001:db8::7 2001:db8::1 50000 443\r\n"),
  * );
- * assertEquals(header.remoteAddr?.hostname, "2001:db8::7");
+ * assertEquals((header.remoteAddr as Deno.NetAddr).hostname, "2001:db8::7");
  * ```
  */
 export function parseProxyHeader(bytes: Uint8Array): ProxyHeader {
