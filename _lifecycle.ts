@@ -88,6 +88,7 @@ export const SERVE_OPTION_NAMES: readonly string[] = [
   "idleTimeout",
   "connectionTimeout",
   "lingerTimeout",
+  "proxy",
 ];
 
 /** The option names of `serveDatagrams()` and of every datagram server built on it. */

@@ -64,6 +64,8 @@ import {
   SERVE_OPTION_NAMES,
   type ServerOptions,
 } from "./_lifecycle.ts";
+import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
+import type { ProxyOptions } from "./proxy.ts";
 import {
   assertCount,
   assertFunction,
@@ -74,6 +76,7 @@ import {
 
 export type { ServerOptions } from "./_lifecycle.ts";
 export type { ConnectionContext } from "./_served_connection.ts";
+export type { ProxyOptions } from "./proxy.ts";
 export * from "./datagram_server.ts";
 
 /**
@@ -149,6 +152,13 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    * @default {5000}
    */
   lingerTimeout?: number;
+  /**
+   * Read a PROXY header from `proxy.trusted` proxies only, and give `conn`
+   * the client's addresses it names (`ProxyOptions`, `@sockets/net/proxy`).
+   *
+   * @default {undefined} (no header is read)
+   */
+  proxy?: ProxyOptions;
 }
 
 /**
@@ -222,6 +232,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #idleTimeout: number | undefined;
   readonly #connectionTimeout: number | undefined;
   readonly #lingerTimeout: number;
+  readonly #proxy: ProxyGate | undefined;
   readonly #lifecycle: Lifecycle<Deno.Addr, Deno.Conn>;
   readonly #connections = new Map<Deno.Conn, ServedConnection>();
   readonly #finished = Promise.withResolvers<void>();
@@ -262,6 +273,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       ? undefined
       : options.connectionTimeout;
     this.#lingerTimeout = options.lingerTimeout ?? DEFAULT_LINGER_TIMEOUT_MS;
+    this.#proxy = proxyGate(options.proxy);
     this.#lifecycle = new Lifecycle(options);
     try {
       this.#lifecycle.listen(listener.addr, () => this.shutdown());
@@ -425,6 +437,13 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     try {
       if (this.#idleTimeout !== undefined) {
         this.#trackProgress(conn, connection);
+      }
+      if (
+        this.#proxy !== undefined &&
+        !await admitProxied(conn, this.#proxy, connection, this.#lifecycle)
+      ) {
+        this.#endByServer(conn, connection);
+        return;
       }
       await this.#handler(conn, connection);
     } catch (error) {
@@ -672,6 +691,7 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
     "options.lingerTimeout",
     "use 0 to close at once, or leave it out for 5 s",
   );
+  proxyGate(options.proxy);
   return new Server(
     listener as Deno.Listener<Deno.Conn, A>,
     handler as ConnectionHandler<Deno.Conn>,

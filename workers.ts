@@ -62,6 +62,7 @@ import "./_deno_version.ts";
 
 import { abortable } from "./_async.ts";
 import { requireUnstableNet } from "./_errors.ts";
+import { proxyGate } from "./_proxy_serve.ts";
 import {
   assertServerOptions,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
@@ -86,7 +87,7 @@ import {
 import type { ServeOptions } from "./server.ts";
 import { resolvePort } from "./services.ts";
 
-export type { ServeOptions, ServerOptions } from "./server.ts";
+export type { ProxyOptions, ServeOptions, ServerOptions } from "./server.ts";
 
 /**
  * Options of {@linkcode serveWorkers}: where to listen, how many workers, and
@@ -102,7 +103,7 @@ export type { ServeOptions, ServerOptions } from "./server.ts";
 export interface ServeWorkersOptions
   extends
     ServerOptions<Deno.NetAddr, never>,
-    Pick<ServeOptions, "maxConnections" | "idleTimeout"> {
+    Pick<ServeOptions, "maxConnections" | "idleTimeout" | "proxy"> {
   /**
    * The address every worker listens on: an IP address of this machine, a
    * host name, or `0.0.0.0` / `::` for every address.
@@ -226,7 +227,7 @@ interface Member {
 /** The options that `serveWorkers` passes to every worker as they are. */
 type WorkerOptions = Pick<
   ServeWorkersOptions,
-  "maxConnections" | "idleTimeout" | "shutdownTimeout"
+  "maxConnections" | "idleTimeout" | "shutdownTimeout" | "proxy"
 >;
 
 class Pool implements WorkerPool {
@@ -256,8 +257,13 @@ class Pool implements WorkerPool {
     this.#hostname = hostname;
     this.#port = port;
     this.#size = size;
-    const { maxConnections, idleTimeout, shutdownTimeout } = options;
-    this.#workerOptions = { maxConnections, idleTimeout, shutdownTimeout };
+    const { maxConnections, idleTimeout, shutdownTimeout, proxy } = options;
+    this.#workerOptions = {
+      maxConnections,
+      idleTimeout,
+      shutdownTimeout,
+      proxy,
+    };
     this.#signal = options.signal;
     // Each worker drains for shutdownTimeout itself; the pool waits a grace
     // period longer for its report before it terminates the worker.
@@ -566,6 +572,8 @@ export async function serveWorkers(
   const href = assertModule(module);
   assertServerOptions(options, "(error) => void");
   assertKnownOptions(options, SERVE_WORKERS_OPTION_NAMES);
+  // Checked here, not in each worker, so that a mistake fails the call.
+  proxyGate(options.proxy);
   const {
     hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,
     port: rawPort = 0,
