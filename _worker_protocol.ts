@@ -17,6 +17,8 @@ export type ToWorker =
     port: number;
     maxConnections?: number;
     idleTimeout?: number;
+    connectionTimeout?: number;
+    lingerTimeout?: number;
     shutdownTimeout?: number;
     /** Plain data (addresses and numbers), so it crosses to the worker as it is. */
     proxy?: ProxyOptions;

@@ -59,6 +59,7 @@ import {
 
 import {
   assertServerOptions,
+  assertStreamLimits,
   isAbandonedConnection,
   Lifecycle,
   SERVE_OPTION_NAMES,
@@ -66,13 +67,7 @@ import {
 } from "./_lifecycle.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
 import type { ProxyOptions } from "./proxy.ts";
-import {
-  assertCount,
-  assertFunction,
-  assertKnownOptions,
-  assertMilliseconds,
-  show,
-} from "./_validate.ts";
+import { assertFunction, assertKnownOptions, show } from "./_validate.ts";
 
 export type { ServerOptions } from "./_lifecycle.ts";
 export type { ConnectionContext } from "./_served_connection.ts";
@@ -673,24 +668,7 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
   );
   assertServerOptions(options, "(error, conn) => void");
   assertKnownOptions(options, SERVE_OPTION_NAMES);
-  assertCount(options.maxConnections, "options.maxConnections");
-  assertMilliseconds(options.idleTimeout, "options.idleTimeout");
-  if (options.idleTimeout === 0) {
-    throw new RangeError(
-      "options.idleTimeout must be more than 0 ms, got 0; leave it out for no limit",
-    );
-  }
-  assertMilliseconds(options.connectionTimeout, "options.connectionTimeout");
-  if (options.connectionTimeout === 0) {
-    throw new RangeError(
-      "options.connectionTimeout must be more than 0 ms, got 0; leave it out for no limit",
-    );
-  }
-  assertMilliseconds(
-    options.lingerTimeout,
-    "options.lingerTimeout",
-    "use 0 to close at once, or leave it out for 5 s",
-  );
+  assertStreamLimits(options);
   proxyGate(options.proxy);
   return new Server(
     listener as Deno.Listener<Deno.Conn, A>,
