@@ -841,7 +841,7 @@ export async function badInputFixture(): Promise<BadInputFixture> {
       call: () =>
         tcp.serveTcp({ hostname: "127.0.0.1", idleTimeout: 0 }, handler),
       error: RangeError,
-      fix: "leave it out for no limit",
+      fix: "leave it out (or pass Infinity) for no limit",
     },
     {
       name: "serve() idleTimeout negative",
