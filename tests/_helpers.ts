@@ -276,3 +276,87 @@ export async function crashServerAt(
 export function pathOfLength(bytes: number, dir: string): string {
   return `${dir}/${"s".repeat(bytes - dir.length - 1)}`;
 }
+
+/** A private CA and a server certificate it signed, made by openssl for a test. */
+export interface TestCertificates {
+  /** The CA certificate, PEM. */
+  ca: string;
+  /** The server certificate, PEM. */
+  cert: string;
+  /** The server's private key, PEM. */
+  key: string;
+  /** The paths of the same three files. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * Makes a CA and a certificate it signed for `localhost` and `127.0.0.1`
+ * (P-256 keys, valid one day) in `dir` with openssl, so that no key is ever
+ * committed. A self-signed server certificate would not do: rustls refuses
+ * a CA certificate used as a server's own.
+ */
+export async function makeCertificates(dir: string): Promise<TestCertificates> {
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+  const caFile = `${dir}/ca.pem`;
+  const caKey = `${dir}/ca-key.pem`;
+  const certFile = `${dir}/cert.pem`;
+  const keyFile = `${dir}/key.pem`;
+  const request = `${dir}/cert.csr`;
+  const extensions = `${dir}/cert.ext`;
+  await output("openssl", [
+    "req",
+    "-x509",
+    ...key,
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=sockets-net test CA",
+    "-keyout",
+    caKey,
+    "-out",
+    caFile,
+  ]);
+  await output("openssl", [
+    "req",
+    ...key,
+    "-nodes",
+    "-subj",
+    "/CN=localhost",
+    "-keyout",
+    keyFile,
+    "-out",
+    request,
+  ]);
+  await Deno.writeTextFile(
+    extensions,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+  );
+  await output("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    request,
+    "-CA",
+    caFile,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    extensions,
+    "-out",
+    certFile,
+  ]);
+  return {
+    ca: await Deno.readTextFile(caFile),
+    cert: await Deno.readTextFile(certFile),
+    key: await Deno.readTextFile(keyFile),
+    caFile,
+    certFile,
+    keyFile,
+  };
+}
