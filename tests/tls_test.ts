@@ -12,7 +12,7 @@ import {
   isMissing,
   makeCertificates,
   readAll,
-  readLine,
+  startTlsLineServer,
   tempDir,
   type TestCertificates,
   within,
@@ -371,63 +371,34 @@ try {
     }),
 });
 
-/**
- * A line-protocol server in Python that greets, switches to TLS on
- * `STARTTLS` and then echoes one line: the server side of an upgrade, which
- * Deno's own API does not offer.
- */
-const PYTHON_STARTTLS_SERVER = `
-import socket, ssl, sys, time
-cert, key = sys.argv[1], sys.argv[2]
-context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-context.load_cert_chain(cert, key)
-with socket.create_server(("127.0.0.1", 0)) as listener:
-    print(listener.getsockname()[1], flush=True)
-    listener.settimeout(20)
-    conn, _ = listener.accept()
-    conn.settimeout(20)
-    conn.sendall(b"220 ready\\n")
-    line = conn.makefile("rb").readline()
-    if line.strip() != b"STARTTLS":
-        sys.exit(1)
-    conn.sendall(b"220 go ahead\\n")
-    if len(sys.argv) > 3:
-        # Stalls: reads the client's hello but never answers it.
-        conn.recv(1024)
-        time.sleep(1)
-        sys.exit(0)
-    tls = context.wrap_socket(conn, server_side=True)
-    tls.sendall(tls.recv(1024).upper())
-    tls.close()
-`;
-
 Deno.test({
   name: "startTls() upgrades a connection after a plain STARTTLS exchange",
   ignore: opensslMissing || pythonMissing,
   fn: () =>
     withCertificates(async ({ ca, certFile, keyFile }) => {
-      await runStartTlsServer([certFile, keyFile], async (port) => {
+      await using server = await startTlsLineServer(certFile, keyFile);
+      {
+        const port = server.port;
         const plain = await connectTcp({ hostname: "127.0.0.1", port });
         const buffer = new Uint8Array(64);
         const greeting = await plain.read(buffer);
         assertEquals(
           decoder.decode(buffer.subarray(0, greeting ?? 0)),
-          "220 ready\n",
+          "220 ready\r\n",
         );
         await plain.write(encoder.encode("STARTTLS\n"));
         const reply = await plain.read(buffer);
         assertEquals(
           decoder.decode(buffer.subarray(0, reply ?? 0)),
-          "220 go ahead\n",
+          "220 go ahead\r\n",
         );
         using conn = await startTls(plain, {
           caCerts: [ca],
           serverName: "localhost",
           timeout: 10_000,
         });
-        await conn.write(encoder.encode("secret\n"));
-        assertEquals(await readLine(conn), "SECRET\n");
-      });
+        assertEquals(await exchange(conn, "secret\n"), "SECRET\n");
+      }
     }),
 });
 
@@ -436,7 +407,11 @@ Deno.test({
   ignore: opensslMissing || pythonMissing,
   fn: () =>
     withCertificates(async ({ ca, certFile, keyFile }) => {
-      await runStartTlsServer([certFile, keyFile, "stall"], async (port) => {
+      await using server = await startTlsLineServer(certFile, keyFile, {
+        stall: true,
+      });
+      {
+        const port = server.port;
         const plain = await connectTcp({ hostname: "127.0.0.1", port });
         const buffer = new Uint8Array(64);
         await plain.read(buffer);
@@ -447,7 +422,7 @@ Deno.test({
           Deno.errors.TimedOut,
         );
         assertStringIncludes(error.message, "no TLS handshake within 100 ms");
-      });
+      }
     }),
 });
 
@@ -476,38 +451,3 @@ Deno.test("connectTls() and startTls() reject unknown and mistyped options", asy
     "conn must be a Deno.TcpConn",
   );
 });
-
-/** Starts the Python STARTTLS server, runs `client` against it, and waits for it to exit. */
-async function runStartTlsServer(
-  args: string[],
-  client: (port: number) => Promise<void>,
-): Promise<void> {
-  const child = new Deno.Command("python3", {
-    args: ["-c", PYTHON_STARTTLS_SERVER, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  try {
-    const { value } = await within(stdout.read(), "the STARTTLS server's port");
-    const port = Number(value?.trim());
-    if (!(port > 0)) {
-      throw new Error(`no port from the STARTTLS server: ${await stderr}`);
-    }
-    await client(port);
-  } finally {
-    await stdout.cancel();
-    const status = await within(child.status, "the STARTTLS server to exit")
-      .catch((error) => {
-        child.kill("SIGKILL");
-        throw error;
-      });
-    const errors = await stderr;
-    assert(
-      status.code === 0 || args.includes("stall"),
-      `the STARTTLS server exited ${status.code}: ${errors}`,
-    );
-  }
-}
