@@ -101,15 +101,7 @@ export function annotate(error: unknown, operation: Operation): unknown {
   if (!(error instanceof Error) || error.name === "AbortError") return error;
   const { op, network, address } = operation;
   const message = `${op} ${network} ${address}: ${explain(error, operation)}`;
-  const ErrorClass = error.constructor as new (
-    message: string,
-    options: ErrorOptions,
-  ) => Error;
-  try {
-    return new ErrorClass(message, { cause: error });
-  } catch {
-    return new Error(message, { cause: error });
-  }
+  return withMessage(error, message);
 }
 
 /** Node's codes for a name that has no address (`EAI_NONAME`, `EAI_NODATA`). */

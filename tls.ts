@@ -58,7 +58,11 @@ import {
   type Server,
 } from "./server.ts";
 import { resolvePort } from "./services.ts";
-import { connectTcp, type ConnectTcpOptions } from "./tcp.ts";
+import {
+  connectTcp,
+  type ConnectTcpOptions,
+  type ServeTcpOptions,
+} from "./tcp.ts";
 
 export type {
   ConnectionContext,
@@ -67,7 +71,7 @@ export type {
   Server,
   ServerOptions,
 } from "./server.ts";
-export type { ConnectTcpOptions, Resolver } from "./tcp.ts";
+export type { ConnectTcpOptions, Resolver, ServeTcpOptions } from "./tcp.ts";
 
 /** The options of a TLS client, whatever the connection under it. */
 export interface TlsClientOptions {
@@ -119,34 +123,10 @@ export interface ConnectTlsOptions
 export type StartTlsOptions = TlsClientOptions;
 
 /** Options of {@linkcode serveTls}: where to listen, the certificate, and every option of the engine. */
-export interface ServeTlsOptions extends ServeOptions {
-  /**
-   * The transport, as in a `Deno.NetAddr`, so that an address can be spread
-   * into the options; anything but `"tcp"` is refused.
-   *
-   * @default {"tcp"}
-   */
-  transport?: Deno.NetAddr["transport"];
-  /**
-   * The address to listen on: an IP address of this machine, a host name, or
-   * `0.0.0.0` / `::` for every address.
-   *
-   * @default {"0.0.0.0"}
-   */
-  hostname?: string;
-  /**
-   * The port: a number, a numeric string or a service name such as
-   * `"https"`. `0` lets the system pick a free port.
-   *
-   * @default {0}
-   */
-  port?: number | string;
-  /**
-   * The port to use when `port` is a service name that is not found.
-   *
-   * @default {undefined} (an unknown service name throws)
-   */
-  defaultPort?: number;
+export interface ServeTlsOptions
+  extends
+    ServeOptions,
+    Pick<ServeTcpOptions, "transport" | "hostname" | "port" | "defaultPort"> {
   /**
    * The server's certificate chain as PEM text, its own certificate first;
    * give this or `certFile`.
