@@ -143,7 +143,7 @@ const scenarios: Scenario[] = [
   {
     title: "Silent TLS clients",
     about:
-      `${TLS_FULL.silent.clients} connections that never start the TLS handshake, against \`serveTls\` with maxConnections ${TLS_FULL.silent.maxConnections} and handshakeTimeout ${TLS_FULL.silent.handshakeTimeout} ms (lingerTimeout 0), then a real TLS client that asks for a reply. The server's side of each connection is counted in \`/proc/net/tcp\`. Asserted: the real client is served once the waves of silent clients have timed out, only it reaches the handler, every slot is free, nothing is reported to onError, and once the silent clients leave, no server socket is left and the descriptors come back to the baseline.`,
+      `${TLS_FULL.silent.clients} connections that never start the TLS handshake, against \`serveTls\` with maxConnections ${TLS_FULL.silent.maxConnections} and handshakeTimeout ${TLS_FULL.silent.handshakeTimeout} ms (lingerTimeout 0), then a real TLS client that asks for a reply. The server's side of each connection is counted in \`/proc/net/tcp\`. Asserted: the real client is served once the waves of silent clients have timed out, only it reaches the handler, every slot is free, nothing is reported to onError, and once the silent clients leave, no server socket is left and the descriptors come back to the baseline (within the 2 the runtime opens for its first TLS server).`,
     run: () => silentTlsClients(TLS_FULL.silent),
   },
 ];
