@@ -79,7 +79,8 @@ export interface TlsClientOptions {
    * Milliseconds for the whole call (for {@linkcode connectTls}, the lookup,
    * the connect and the handshake); after it, the promise rejects with
    * `Deno.errors.TimedOut`. More than 0: leave it out or pass `Infinity` for
-   * no limit.
+   * no limit. The connection is closed then, but Deno 2.9 keeps its socket
+   * open while the handshake is pending, until the server answers or closes.
    *
    * @default {undefined} (no limit but the system's)
    */
@@ -347,6 +348,18 @@ async function handshake(
  *   await conn.write(new TextEncoder().encode("hello over TLS\n"));
  * });
  * ```
+ *
+ * @example A certificate file that is not there
+ * ```ts
+ * import { serveTls } from "@sockets/net/tls";
+ * import { assertThrows } from "@std/assert";
+ *
+ * assertThrows(
+ *   () => serveTls({ certFile: "missing.pem", keyFile: "missing.pem" }, () => {}),
+ *   Deno.errors.NotFound,
+ *   "read options.certFile missing.pem: no such file; check the path",
+ * );
+ * ```
  */
 export function serveTls(
   options: ServeTlsOptions,
@@ -464,6 +477,20 @@ export function serveTls(
  *   timeout: 5_000,
  * });
  * console.log((await conn.handshake()).alpnProtocol);
+ * ```
+ *
+ * @example A server that never answers the handshake
+ * ```ts
+ * import { connectTls } from "@sockets/net/tls";
+ * import { assertRejects } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * await assertRejects(
+ *   () => connectTls({ port: listener.addr.port, timeout: 200 }),
+ *   Deno.errors.TimedOut,
+ *   "no TLS connection within 200 ms",
+ * );
+ * (await listener.accept()).close();
  * ```
  */
 export async function connectTls(
