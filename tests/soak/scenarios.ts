@@ -39,6 +39,7 @@ import { lookupHost } from "../../resolve.ts";
 import { serve } from "../../server.ts";
 import { lookupPort, resolvePort } from "../../services.ts";
 import * as tcp from "../../tcp.ts";
+import * as tls from "../../tls.ts";
 import * as udp from "../../udp.ts";
 import { requestUdp } from "../../udp.ts";
 import * as unix from "../../unix.ts";
@@ -874,6 +875,56 @@ export async function badInputFixture(): Promise<BadInputFixture> {
         tcp.serveTcp({ hostname: "127.0.0.1", onError: any(true) }, handler),
       error: TypeError,
       fix: "(error, conn) => void",
+    },
+    // TLS
+    {
+      name: "serveTls() neither cert nor certFile",
+      call: () => tls.serveTls(any({ port: 0, key: "k" }), handler),
+      error: TypeError,
+      fix: "give options.cert (PEM text) or options.certFile (a path)",
+    },
+    {
+      name: "serveTls() certFile missing",
+      call: () =>
+        tls.serveTls({
+          port: 0,
+          certFile: `${dir}/missing.pem`,
+          keyFile: `${dir}/missing.pem`,
+        }, handler),
+      error: Deno.errors.NotFound,
+      fix: "no such file; check the path",
+    },
+    {
+      name: "serveTls() cert not PEM",
+      call: () =>
+        tls.serveTls(
+          { hostname: "127.0.0.1", port: 0, cert: "x", key: "y" },
+          handler,
+        ),
+      error: Deno.errors.InvalidData,
+      fix: "must hold the PEM certificate chain",
+    },
+    {
+      name: "serveTls() handshakeTimeout 0",
+      call: () =>
+        tls.serveTls(
+          { port: 0, cert: "x", key: "y", handshakeTimeout: 0 },
+          handler,
+        ),
+      error: RangeError,
+      fix: "leave it out for 10 s",
+    },
+    {
+      name: "connectTls() caCerts not an array",
+      call: () => tls.connectTls({ port: 443, caCerts: any("ca.pem") }),
+      error: TypeError,
+      fix: "array of non-empty strings",
+    },
+    {
+      name: "startTls() not a connection",
+      call: () => tls.startTls(any("conn")),
+      error: TypeError,
+      fix: "from connectTcp or Deno.connect",
     },
     // connectTcp
     {
