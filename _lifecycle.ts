@@ -13,6 +13,7 @@ import {
   assertMilliseconds,
   assertOptions,
   assertSignal,
+  assertTimeout,
 } from "./_validate.ts";
 
 /**
@@ -88,6 +89,7 @@ export const SERVE_OPTION_NAMES: readonly string[] = [
   "idleTimeout",
   "connectionTimeout",
   "lingerTimeout",
+  "proxy",
 ];
 
 /** The option names of `serveDatagrams()` and of every datagram server built on it. */
@@ -325,4 +327,25 @@ export class Lifecycle<A extends Deno.Addr, S> {
     clearTimeout(timer);
     if (!which) force();
   }
+}
+
+/**
+ * Validates the limits of a stream server (`serve()` and every server built
+ * on it, the prefork pool included), so that a wrong one fails the same way
+ * everywhere.
+ */
+export function assertStreamLimits(options: {
+  maxConnections?: number;
+  idleTimeout?: number;
+  connectionTimeout?: number;
+  lingerTimeout?: number;
+}): void {
+  assertCount(options.maxConnections, "options.maxConnections");
+  assertTimeout(options.idleTimeout, "options.idleTimeout");
+  assertTimeout(options.connectionTimeout, "options.connectionTimeout");
+  assertMilliseconds(
+    options.lingerTimeout,
+    "options.lingerTimeout",
+    "use 0 to close at once, or leave it out for 5 s",
+  );
 }

@@ -3,6 +3,7 @@
 // of each is cheap, and both sides switch on `type`.
 
 import { permissionFlag } from "./_errors.ts";
+import type { ProxyOptions } from "./proxy.ts";
 
 /** What the main thread tells a worker. */
 export type ToWorker =
@@ -16,7 +17,11 @@ export type ToWorker =
     port: number;
     maxConnections?: number;
     idleTimeout?: number;
+    connectionTimeout?: number;
+    lingerTimeout?: number;
     shutdownTimeout?: number;
+    /** Plain data (addresses and numbers), so it crosses to the worker as it is. */
+    proxy?: ProxyOptions;
   }
   | {
     /** Stop accepting, drain, then report `finished`. */

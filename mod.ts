@@ -19,6 +19,10 @@
  *   connection with the connection as its stdin and stdout, the inetd way.
  * - `@sockets/net/workers`: {@linkcode serveWorkers}, a prefork pool of Web
  *   Workers sharing one port with `reusePort` (Linux).
+ * - `@sockets/net/proxy`: {@linkcode readProxyHeader} and
+ *   {@linkcode writeProxyHeader}, the PROXY protocol v1 and v2, and the
+ *   `proxy` option that gives handlers the real client's address behind a
+ *   load balancer, from trusted proxies only.
  * - `@sockets/net/io`: {@linkcode writeAll}, {@linkcode readExactly},
  *   {@linkcode copy}, {@linkcode lines}, {@linkcode frames} and
  *   {@linkcode writeFrame}, each with explicit limits.
@@ -52,6 +56,7 @@
 import "./_deno_version.ts";
 
 export * from "./io.ts";
+export * from "./proxy.ts";
 export * from "./resolve.ts";
 export * from "./server.ts";
 export * from "./services.ts";

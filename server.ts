@@ -59,21 +59,19 @@ import {
 
 import {
   assertServerOptions,
+  assertStreamLimits,
   isAbandonedConnection,
   Lifecycle,
   SERVE_OPTION_NAMES,
   type ServerOptions,
 } from "./_lifecycle.ts";
-import {
-  assertCount,
-  assertFunction,
-  assertKnownOptions,
-  assertMilliseconds,
-  show,
-} from "./_validate.ts";
+import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
+import type { ProxyOptions } from "./proxy.ts";
+import { assertFunction, assertKnownOptions, show } from "./_validate.ts";
 
 export type { ServerOptions } from "./_lifecycle.ts";
 export type { ConnectionContext } from "./_served_connection.ts";
+export type { ProxyOptions } from "./proxy.ts";
 export * from "./datagram_server.ts";
 
 /**
@@ -149,6 +147,13 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    * @default {5000}
    */
   lingerTimeout?: number;
+  /**
+   * Read a PROXY header from `proxy.trusted` proxies only, and give `conn`
+   * the client's addresses it names (`ProxyOptions`, `@sockets/net/proxy`).
+   *
+   * @default {undefined} (no header is read)
+   */
+  proxy?: ProxyOptions;
 }
 
 /**
@@ -222,6 +227,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #idleTimeout: number | undefined;
   readonly #connectionTimeout: number | undefined;
   readonly #lingerTimeout: number;
+  readonly #proxy: ProxyGate | undefined;
   readonly #lifecycle: Lifecycle<Deno.Addr, Deno.Conn>;
   readonly #connections = new Map<Deno.Conn, ServedConnection>();
   readonly #finished = Promise.withResolvers<void>();
@@ -262,6 +268,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       ? undefined
       : options.connectionTimeout;
     this.#lingerTimeout = options.lingerTimeout ?? DEFAULT_LINGER_TIMEOUT_MS;
+    this.#proxy = proxyGate(options.proxy);
     this.#lifecycle = new Lifecycle(options);
     try {
       this.#lifecycle.listen(listener.addr, () => this.shutdown());
@@ -425,6 +432,13 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     try {
       if (this.#idleTimeout !== undefined) {
         this.#trackProgress(conn, connection);
+      }
+      if (
+        this.#proxy !== undefined &&
+        !await admitProxied(conn, this.#proxy, connection, this.#lifecycle)
+      ) {
+        this.#endByServer(conn, connection);
+        return;
       }
       await this.#handler(conn, connection);
     } catch (error) {
@@ -654,24 +668,8 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
   );
   assertServerOptions(options, "(error, conn) => void");
   assertKnownOptions(options, SERVE_OPTION_NAMES);
-  assertCount(options.maxConnections, "options.maxConnections");
-  assertMilliseconds(options.idleTimeout, "options.idleTimeout");
-  if (options.idleTimeout === 0) {
-    throw new RangeError(
-      "options.idleTimeout must be more than 0 ms, got 0; leave it out for no limit",
-    );
-  }
-  assertMilliseconds(options.connectionTimeout, "options.connectionTimeout");
-  if (options.connectionTimeout === 0) {
-    throw new RangeError(
-      "options.connectionTimeout must be more than 0 ms, got 0; leave it out for no limit",
-    );
-  }
-  assertMilliseconds(
-    options.lingerTimeout,
-    "options.lingerTimeout",
-    "use 0 to close at once, or leave it out for 5 s",
-  );
+  assertStreamLimits(options);
+  proxyGate(options.proxy);
   return new Server(
     listener as Deno.Listener<Deno.Conn, A>,
     handler as ConnectionHandler<Deno.Conn>,

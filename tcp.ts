@@ -55,6 +55,7 @@ import { resolvePort } from "./services.ts";
 export type {
   ConnectionContext,
   ConnectionHandler,
+  ProxyOptions,
   ServeOptions,
   Server,
   ServerOptions,

@@ -122,6 +122,7 @@ export type {
 export type {
   ConnectionContext,
   ConnectionHandler,
+  ProxyOptions,
   ServeOptions,
   Server,
   ServerOptions,

@@ -62,21 +62,17 @@ import "./_deno_version.ts";
 
 import { abortable } from "./_async.ts";
 import { requireUnstableNet } from "./_errors.ts";
+import { proxyGate } from "./_proxy_serve.ts";
 import {
   assertServerOptions,
+  assertStreamLimits,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   Lifecycle,
   SERVE_OPTION_NAMES,
   type ServerOptions,
 } from "./_lifecycle.ts";
 import { joinHostPort } from "./_address.ts";
-import {
-  assertCount,
-  assertHostname,
-  assertKnownOptions,
-  assertMilliseconds,
-  show,
-} from "./_validate.ts";
+import { assertHostname, assertKnownOptions, show } from "./_validate.ts";
 import {
   fromWire,
   type FromWorker,
@@ -86,12 +82,13 @@ import {
 import type { ServeOptions } from "./server.ts";
 import { resolvePort } from "./services.ts";
 
-export type { ServeOptions, ServerOptions } from "./server.ts";
+export type { ProxyOptions, ServeOptions, ServerOptions } from "./server.ts";
 
 /**
  * Options of {@linkcode serveWorkers}: where to listen, how many workers, and
- * the options of every server. `maxConnections` and `idleTimeout` apply to
- * each worker's own engine (so `maxConnections` is per worker). The pool
+ * the options of every server. `maxConnections`, `idleTimeout`,
+ * `connectionTimeout`, `lingerTimeout` and `proxy` apply to each worker's
+ * own engine (so `maxConnections` is per worker). The pool
  * reports to `onError` what its workers report (copies of their errors: the
  * same class for the built-in and `Deno.errors` classes, the same name,
  * message, stack and causes) and every death of a worker, its cause
@@ -102,7 +99,14 @@ export type { ServeOptions, ServerOptions } from "./server.ts";
 export interface ServeWorkersOptions
   extends
     ServerOptions<Deno.NetAddr, never>,
-    Pick<ServeOptions, "maxConnections" | "idleTimeout"> {
+    Pick<
+      ServeOptions,
+      | "maxConnections"
+      | "idleTimeout"
+      | "connectionTimeout"
+      | "lingerTimeout"
+      | "proxy"
+    > {
   /**
    * The address every worker listens on: an IP address of this machine, a
    * host name, or `0.0.0.0` / `::` for every address.
@@ -226,7 +230,12 @@ interface Member {
 /** The options that `serveWorkers` passes to every worker as they are. */
 type WorkerOptions = Pick<
   ServeWorkersOptions,
-  "maxConnections" | "idleTimeout" | "shutdownTimeout"
+  | "maxConnections"
+  | "idleTimeout"
+  | "connectionTimeout"
+  | "lingerTimeout"
+  | "shutdownTimeout"
+  | "proxy"
 >;
 
 class Pool implements WorkerPool {
@@ -256,8 +265,22 @@ class Pool implements WorkerPool {
     this.#hostname = hostname;
     this.#port = port;
     this.#size = size;
-    const { maxConnections, idleTimeout, shutdownTimeout } = options;
-    this.#workerOptions = { maxConnections, idleTimeout, shutdownTimeout };
+    const {
+      maxConnections,
+      idleTimeout,
+      connectionTimeout,
+      lingerTimeout,
+      shutdownTimeout,
+      proxy,
+    } = options;
+    this.#workerOptions = {
+      maxConnections,
+      idleTimeout,
+      connectionTimeout,
+      lingerTimeout,
+      shutdownTimeout,
+      proxy,
+    };
     this.#signal = options.signal;
     // Each worker drains for shutdownTimeout itself; the pool waits a grace
     // period longer for its report before it terminates the worker.
@@ -566,19 +589,18 @@ export async function serveWorkers(
   const href = assertModule(module);
   assertServerOptions(options, "(error) => void");
   assertKnownOptions(options, SERVE_WORKERS_OPTION_NAMES);
+  // Checked here, not in each worker, so that a mistake fails the call.
+  proxyGate(options.proxy);
   const {
     hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,
     port: rawPort = 0,
     defaultPort,
     workers: rawWorkers,
-    maxConnections,
-    idleTimeout,
   } = options;
   const hostname = assertHostname(rawHostname, "options.hostname");
   const port = resolvePort(rawPort, { defaultPort, protocol: "tcp" });
   const workers = assertWorkers(rawWorkers);
-  assertCount(maxConnections, "options.maxConnections");
-  assertMilliseconds(idleTimeout, "options.idleTimeout");
+  assertStreamLimits(options);
   if (Deno.build.os !== "linux") {
     throw new Deno.errors.NotSupported(
       `serveWorkers needs SO_REUSEPORT to share a port between workers, which Deno offers on Linux only, not on ${Deno.build.os}; serve with serveTcp() in one process instead`,

@@ -3,6 +3,9 @@
  * An echo server: every byte a client sends comes back, until the client
  * closes its side. Concurrent by default; `--max-connections 1` makes it
  * iterative, and `--idle-timeout` drops clients that stop talking.
+ * Behind HAProxy (see `examples/haproxy.cfg`), `--proxy-from 127.0.0.1`
+ * trusts the PROXY header of the proxy at that address, and logs each
+ * client's real address.
  *
  * Try it with `nc 127.0.0.1 7007`, or with `examples/tcp_echo_client.ts`.
  *
@@ -25,6 +28,8 @@ Sends every byte back to the client that sent it.
   --port PORT              port number or service name (default ${DEFAULT_PORT})
   --max-connections N      clients served at once; 1 serves one at a time
   --idle-timeout MS        close a client silent for this long
+  --proxy-from ADDR        trust PROXY protocol headers from this proxy address
+                           or CIDR range (repeatable), and log each client
   --help                   show this help`;
 
 function optionalNumber(
@@ -42,6 +47,7 @@ function optionalNumber(
 async function main(args: string[]): Promise<void> {
   const flags = parseArgs(args, {
     string: ["hostname", "port", "max-connections", "idle-timeout"],
+    collect: ["proxy-from"],
     boolean: ["help"],
     default: { hostname: "127.0.0.1", port: String(DEFAULT_PORT) },
   });
@@ -49,6 +55,7 @@ async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const proxyFrom = ((flags["proxy-from"] ?? []) as unknown[]).map(String);
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
@@ -62,10 +69,16 @@ async function main(args: string[]): Promise<void> {
         "max-connections",
       ),
       idleTimeout: optionalNumber(flags["idle-timeout"], "idle-timeout"),
+      proxy: proxyFrom.length > 0 ? { trusted: proxyFrom } : undefined,
       signal: controller.signal,
       onError: (error) =>
         console.error(error instanceof Error ? error.message : error),
-    }, (conn) => copy(conn, conn));
+    }, (conn) => {
+      if (proxyFrom.length > 0) {
+        console.log(`client ${formatAddress(conn.remoteAddr)}`);
+      }
+      return copy(conn, conn);
+    });
     console.log(`listening on ${formatAddress(server.addr)}`);
     await server.finished;
   } finally {

@@ -162,6 +162,22 @@ Deno.test("serveWorkers() workers close connections idle for idleTimeout", async
   assertEquals(await conn.read(new Uint8Array(1)), null);
 });
 
+Deno.test("serveWorkers() workers end connections at connectionTimeout, however busy", async () => {
+  await using pool = await startPool({ workers: 1, connectionTimeout: 200 });
+  using conn = await Deno.connect({ port: pool.addr.port });
+  // A client that keeps talking is never idle; only the deadline ends it.
+  for (let i = 0; i < 100; i++) {
+    try {
+      await conn.write(encoder.encode("tick\n"));
+      if ((await readLine(conn)) !== "tick\n") return;
+    } catch {
+      return;
+    }
+    await delay(20);
+  }
+  throw new Error("the worker kept the connection for 100 exchanges");
+});
+
 Deno.test("serveWorkers() rejects with what onListen throws, leaving no worker listening", async () => {
   let port = 0;
   await assertRejects(
@@ -454,5 +470,17 @@ Deno.test("serveWorkers() logs what a throwing onError throws and goes on servin
     assertEquals(await ask(pool.addr.port, "ping"), "ping\n");
   } finally {
     console.error = originalError;
+  }
+});
+
+Deno.test("serveWorkers() checks connectionTimeout and lingerTimeout as serve() does, before any worker starts", async () => {
+  for (const options of [{ connectionTimeout: 0 }, { lingerTimeout: -1 }]) {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const expected = assertThrows(() => serve(listener, () => {}, options));
+    await assertRejects(
+      () => serveWorkers(ECHO_HANDLER, { ...options, workers: 1 }),
+      (expected as Error).constructor as ErrorConstructor,
+      (expected as Error).message,
+    );
   }
 });
