@@ -67,6 +67,7 @@ import {
 export type {
   ConnectionContext,
   ConnectionHandler,
+  ProxyOptions,
   ServeOptions,
   Server,
   ServerOptions,
@@ -126,7 +127,7 @@ export type StartTlsOptions = TlsClientOptions;
 /** Options of {@linkcode serveTls}: where to listen, the certificate, and every option of the engine. */
 export interface ServeTlsOptions
   extends
-    ServeOptions,
+    Omit<ServeOptions, "proxy">,
     Pick<ServeTcpOptions, "transport" | "hostname" | "port" | "defaultPort"> {
   /**
    * The server's certificate chain as PEM text, its own certificate first;
@@ -370,6 +371,13 @@ export function serveTls(
     '{ port: 8443, certFile: "cert.pem", keyFile: "key.pem" }',
   );
   assertKnownOptions(options, SERVE_TLS_OPTION_NAMES);
+  if ("proxy" in options) {
+    // admitProxied would read the header through the TlsConn, that is
+    // after a handshake the header must come before.
+    throw new TypeError(
+      "options.proxy is not supported by serveTls: a PROXY header comes before the TLS handshake, and Deno's TlsConn cannot read the bytes before it; terminate TLS at the proxy and serve plain TCP behind it (serveTcp with proxy)",
+    );
+  }
   const {
     transport,
     hostname: rawHostname = DEFAULT_LISTEN_HOSTNAME,

@@ -316,6 +316,15 @@ Deno.test({
         "did you mean options.handshakeTimeout",
       );
       assertThrows(
+        () =>
+          serveTls(
+            { port: 0, cert, key, proxy: { trusted: ["127.0.0.1"] } } as never,
+            echo,
+          ),
+        TypeError,
+        "a PROXY header comes before the TLS handshake",
+      );
+      assertThrows(
         () => serveTls({ port: 0, cert } as never, echo),
         TypeError,
         "give options.key (PEM text) or options.keyFile (a path), got neither",
