@@ -101,15 +101,7 @@ export function annotate(error: unknown, operation: Operation): unknown {
   if (!(error instanceof Error) || error.name === "AbortError") return error;
   const { op, network, address } = operation;
   const message = `${op} ${network} ${address}: ${explain(error, operation)}`;
-  const ErrorClass = error.constructor as new (
-    message: string,
-    options: ErrorOptions,
-  ) => Error;
-  try {
-    return new ErrorClass(message, { cause: error });
-  } catch {
-    return new Error(message, { cause: error });
-  }
+  return withMessage(error, message);
 }
 
 /** Node's codes for a name that has no address (`EAI_NONAME`, `EAI_NODATA`). */
@@ -186,4 +178,85 @@ export function explainSpawn(
     options: ErrorOptions,
   ) => Error;
   return new ErrorClass(message, { cause: error });
+}
+
+/** `error`'s class with `message`, and `error` as its cause. */
+function withMessage(error: Error, message: string): Error {
+  const ErrorClass = error.constructor as new (
+    message: string,
+    options: ErrorOptions,
+  ) => Error;
+  try {
+    return new ErrorClass(message, { cause: error });
+  } catch {
+    return new Error(message, { cause: error });
+  }
+}
+
+/** What a TLS handshake or certificate error was about, for its message. */
+export interface TlsOperation {
+  /** The verb and address: `connect tls 127.0.0.1:443`. */
+  what: string;
+  /** The name the certificate was checked against. */
+  serverName?: string;
+}
+
+/**
+ * Rewrites a TLS failure (from rustls, through Deno) so that it says which
+ * certificate check failed and how to fix it, in the words of Go's
+ * `crypto/x509` errors; the original stays reachable as `cause`.
+ */
+export function explainTls(error: unknown, operation: TlsOperation): unknown {
+  if (!(error instanceof Error) || error.name === "AbortError") return error;
+  if (error instanceof Deno.errors.TimedOut) return error;
+  const { what, serverName } = operation;
+  const text = error.message;
+  let reason: string;
+  if (/UnknownIssuer/.test(text)) {
+    reason =
+      "certificate signed by an unknown authority; pass its CA in caCerts (PEM text)";
+  } else if (/not valid for name/.test(text)) {
+    const validFor = /certificate is only valid for (.*)$/.exec(text)?.[1];
+    reason = `certificate is not valid for ${serverName}${
+      validFor === undefined ? "" : ` (only for ${validFor})`
+    }; check serverName`;
+  } else if (/CaUsedAsEndEntity/.test(text)) {
+    reason =
+      "the server presents a CA certificate as its own; give the server a certificate signed by that CA, and its CA to caCerts";
+  } else if (/Expired|NotValidYet/.test(text)) {
+    reason =
+      "certificate has expired or is not valid yet; renew it, or check the clocks";
+  } else if (error instanceof Deno.errors.NotCapable) {
+    const flag = permissionFlag(error);
+    reason = flag === undefined
+      ? text
+      : `permission denied; run again with ${flag}`;
+  } else {
+    reason = text;
+  }
+  return withMessage(error, `${what}: ${reason}`);
+}
+
+/**
+ * Rewrites a failure to read `path`, given as option `name`, so that it
+ * names the file and the fix (`--allow-read=PATH`, a missing file).
+ */
+export function explainReadFile(
+  error: unknown,
+  path: string,
+  name: string,
+): unknown {
+  if (!(error instanceof Error)) return error;
+  const prefix = `read ${name} ${path}`;
+  let message: string | undefined;
+  if (error instanceof Deno.errors.NotCapable) {
+    message =
+      `${prefix}: permission denied; run again with --allow-read=${path}`;
+  } else if (error instanceof Deno.errors.NotFound) {
+    message = `${prefix}: no such file; check the path`;
+  } else if (error instanceof Deno.errors.PermissionDenied) {
+    message =
+      `${prefix}: permission denied by the system; check the file's owner and mode`;
+  }
+  return message === undefined ? error : withMessage(error, message);
 }

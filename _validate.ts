@@ -243,3 +243,25 @@ export function assertTimeout(value: unknown, name: string): void {
     );
   }
 }
+
+/**
+ * Throws unless `value` is undefined or an array of non-empty strings;
+ * `example` shows one, such as `["h2", "http/1.1"]`.
+ */
+export function assertStrings(
+  value: unknown,
+  name: string,
+  example: string,
+): void {
+  if (value === undefined) return;
+  if (
+    !Array.isArray(value) ||
+    !value.every((item) => typeof item === "string" && item !== "")
+  ) {
+    throw new TypeError(
+      `${name} must be an array of non-empty strings such as ${example}, got ${
+        show(value)
+      }`,
+    );
+  }
+}

@@ -62,6 +62,7 @@ export * from "./server.ts";
 export * from "./services.ts";
 export * from "./spawn.ts";
 export * from "./tcp.ts";
+export * from "./tls.ts";
 export * from "./udp.ts";
 export * from "./unix.ts";
 export * from "./workers.ts";

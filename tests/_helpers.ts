@@ -276,3 +276,175 @@ export async function crashServerAt(
 export function pathOfLength(bytes: number, dir: string): string {
   return `${dir}/${"s".repeat(bytes - dir.length - 1)}`;
 }
+
+/** A private CA and a server certificate it signed, made by openssl for a test. */
+export interface TestCertificates {
+  /** The CA certificate, PEM. */
+  ca: string;
+  /** The server certificate, PEM. */
+  cert: string;
+  /** The server's private key, PEM. */
+  key: string;
+  /** The paths of the same three files. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * Makes a CA and a certificate it signed for `localhost` and `127.0.0.1`
+ * (P-256 keys, valid one day) in `dir` with openssl, so that no key is ever
+ * committed. A self-signed server certificate would not do: rustls refuses
+ * a CA certificate used as a server's own.
+ */
+export async function makeCertificates(dir: string): Promise<TestCertificates> {
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+  const caFile = `${dir}/ca.pem`;
+  const caKey = `${dir}/ca-key.pem`;
+  const certFile = `${dir}/cert.pem`;
+  const keyFile = `${dir}/key.pem`;
+  const request = `${dir}/cert.csr`;
+  const extensions = `${dir}/cert.ext`;
+  await output("openssl", [
+    "req",
+    "-x509",
+    ...key,
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=sockets-net test CA",
+    "-keyout",
+    caKey,
+    "-out",
+    caFile,
+  ]);
+  await output("openssl", [
+    "req",
+    ...key,
+    "-nodes",
+    "-subj",
+    "/CN=localhost",
+    "-keyout",
+    keyFile,
+    "-out",
+    request,
+  ]);
+  await Deno.writeTextFile(
+    extensions,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+  );
+  await output("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    request,
+    "-CA",
+    caFile,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    extensions,
+    "-out",
+    certFile,
+  ]);
+  return {
+    ca: await Deno.readTextFile(caFile),
+    cert: await Deno.readTextFile(certFile),
+    key: await Deno.readTextFile(keyFile),
+    caFile,
+    certFile,
+    keyFile,
+  };
+}
+
+/**
+ * A line-protocol server in Python for STARTTLS clients: it greets with
+ * `220 ready`, answers `STARTTLS` with `220 go ahead`, switches to TLS (the
+ * server side of an upgrade, which Deno's own API does not offer), and
+ * sends back in upper case all the client sends until it closes. It serves
+ * one client; with `stall`, it reads the client's hello and never answers.
+ */
+const PYTHON_STARTTLS_SERVER = `
+import socket, ssl, sys, time
+cert, key, stall = sys.argv[1], sys.argv[2], sys.argv[3] == "stall"
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+with socket.create_server(("127.0.0.1", 0)) as listener:
+    print(listener.getsockname()[1], flush=True)
+    listener.settimeout(20)
+    conn, _ = listener.accept()
+    conn.settimeout(20)
+    conn.sendall(b"220 ready\\r\\n")
+    line = b""
+    while not line.endswith(b"\\n") and len(line) < 1024:
+        line += conn.recv(1)
+    if line.strip() != b"STARTTLS":
+        conn.sendall(b"500 say STARTTLS first\\r\\n")
+        sys.exit(1)
+    conn.sendall(b"220 go ahead\\r\\n")
+    if stall:
+        conn.recv(1024)
+        time.sleep(1)
+        sys.exit(0)
+    tls = context.wrap_socket(conn, server_side=True)
+    data = b""
+    while len(data) < 1 << 20:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    tls.sendall(data.upper())
+    tls.unwrap().close()
+`;
+
+/** A running STARTTLS line server; disposing waits for it to exit. */
+export interface TlsLineServer extends AsyncDisposable {
+  /** The port it listens on, at 127.0.0.1. */
+  port: number;
+}
+
+/** Starts {@linkcode PYTHON_STARTTLS_SERVER} with the given certificate. */
+export async function startTlsLineServer(
+  certFile: string,
+  keyFile: string,
+  { stall = false }: { stall?: boolean } = {},
+): Promise<TlsLineServer> {
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      PYTHON_STARTTLS_SERVER,
+      certFile,
+      keyFile,
+      stall ? "stall" : "serve",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stop = async () => {
+    await stdout.cancel();
+    const status = await within(child.status, "the STARTTLS server to exit")
+      .catch((error) => {
+        child.kill("SIGKILL");
+        throw error;
+      });
+    const errors = await stderr;
+    if (!status.success) {
+      throw new Error(`the STARTTLS server exited ${status.code}: ${errors}`);
+    }
+  };
+  const { value } = await within(stdout.read(), "the STARTTLS server's port");
+  const port = Number(value?.trim());
+  if (!(port > 0)) {
+    child.kill("SIGKILL");
+    await stop().catch(() => {});
+    throw new Error(`no port from the STARTTLS server: ${await stderr}`);
+  }
+  return { port, [Symbol.asyncDispose]: stop };
+}

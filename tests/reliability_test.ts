@@ -39,6 +39,7 @@ import {
   claimedLength,
   REDUCED_CLAIMED_LENGTH,
 } from "./soak/claimed_length.ts";
+import { silentTlsClients, TLS_REDUCED } from "./soak/tls.ts";
 
 /** Prints what a scenario measured, so that a failure can be replayed from its seed. */
 function report(name: string, figures: Figures): void {
@@ -132,4 +133,13 @@ Deno.test("examples/tcp_exec_server.ts runs at most 40 commands at once by defau
 
 Deno.test("readExactly() of a claimed 4 GiB costs memory only for the bytes received", async () => {
   report("claimed lengths", await claimedLength(REDUCED_CLAIMED_LENGTH));
+});
+
+Deno.test({
+  name:
+    "silent TLS clients lose their slots at handshakeTimeout while a real client is served",
+  ignore: await isMissing("openssl"),
+  async fn() {
+    report("silent tls", await silentTlsClients(TLS_REDUCED.silent));
+  },
 });

@@ -28,6 +28,7 @@ import { DATAGRAMS_FULL, stuckHandlers, udpFlood } from "./datagrams.ts";
 import { ENGINE_FULL, lingerReplies, resetFlood, tricklers } from "./engine.ts";
 import { FULL_SPAWN_LIMIT, spawnLimit } from "./spawn.ts";
 import { claimedLength, FULL_CLAIMED_LENGTH } from "./claimed_length.ts";
+import { silentTlsClients, TLS_FULL } from "./tls.ts";
 
 interface Scenario {
   title: string;
@@ -138,6 +139,12 @@ const scenarios: Scenario[] = [
         FULL_CLAIMED_LENGTH.bytes / 1024 / 1024
       } MiB of it and close, against a server that reads the body with \`readExactly(conn, length, { maxLength: Infinity })\` (the limit lifted on purpose); the server's memory is read from \`/proc/<pid>/status\` while every body is pending. Asserted: each client's read fails with UnexpectedEof naming the bytes received and the length claimed, the server's RSS grows by at most twice the bytes received plus 32 MiB, and its virtual memory does not grow by the claimed length (a buffer reserved up front: 16 GiB).`,
     run: () => claimedLength(FULL_CLAIMED_LENGTH),
+  },
+  {
+    title: "Silent TLS clients",
+    about:
+      `${TLS_FULL.silent.clients} connections that never start the TLS handshake, against \`serveTls\` with maxConnections ${TLS_FULL.silent.maxConnections} and handshakeTimeout ${TLS_FULL.silent.handshakeTimeout} ms (lingerTimeout 0), then a real TLS client that asks for a reply. The server's side of each connection is counted in \`/proc/net/tcp\`. Asserted: the real client is served once the waves of silent clients have timed out, only it reaches the handler, every slot is free, nothing is reported to onError, and once the silent clients leave, no server socket is left and the descriptors come back to the baseline (within the 2 the runtime opens for its first TLS server).`,
+    run: () => silentTlsClients(TLS_FULL.silent),
   },
 ];
 

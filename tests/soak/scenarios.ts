@@ -27,6 +27,7 @@ import {
 } from "@std/assert";
 import { copy, frames, lines, readExactly, writeAll } from "../../io.ts";
 import { assertFlagsNeeded, headerFlags, runExample } from "../_examples.ts";
+import { makeCertificates } from "../_helpers.ts";
 import { newSeed, type Random, seededRandom } from "./random.ts";
 import {
   type ServerProcess,
@@ -38,6 +39,7 @@ import { lookupHost } from "../../resolve.ts";
 import { serve } from "../../server.ts";
 import { lookupPort, resolvePort } from "../../services.ts";
 import * as tcp from "../../tcp.ts";
+import * as tls from "../../tls.ts";
 import * as udp from "../../udp.ts";
 import { requestUdp } from "../../udp.ts";
 import * as unix from "../../unix.ts";
@@ -874,6 +876,56 @@ export async function badInputFixture(): Promise<BadInputFixture> {
       error: TypeError,
       fix: "(error, conn) => void",
     },
+    // TLS
+    {
+      name: "serveTls() neither cert nor certFile",
+      call: () => tls.serveTls(any({ port: 0, key: "k" }), handler),
+      error: TypeError,
+      fix: "give options.cert (PEM text) or options.certFile (a path)",
+    },
+    {
+      name: "serveTls() certFile missing",
+      call: () =>
+        tls.serveTls({
+          port: 0,
+          certFile: `${dir}/missing.pem`,
+          keyFile: `${dir}/missing.pem`,
+        }, handler),
+      error: Deno.errors.NotFound,
+      fix: "no such file; check the path",
+    },
+    {
+      name: "serveTls() cert not PEM",
+      call: () =>
+        tls.serveTls(
+          { hostname: "127.0.0.1", port: 0, cert: "x", key: "y" },
+          handler,
+        ),
+      error: Deno.errors.InvalidData,
+      fix: "must hold the PEM certificate chain",
+    },
+    {
+      name: "serveTls() handshakeTimeout 0",
+      call: () =>
+        tls.serveTls(
+          { port: 0, cert: "x", key: "y", handshakeTimeout: 0 },
+          handler,
+        ),
+      error: RangeError,
+      fix: "leave it out for 10 s",
+    },
+    {
+      name: "connectTls() caCerts not an array",
+      call: () => tls.connectTls({ port: 443, caCerts: any("ca.pem") }),
+      error: TypeError,
+      fix: "array of non-empty strings",
+    },
+    {
+      name: "startTls() not a connection",
+      call: () => tls.startTls(any("conn")),
+      error: TypeError,
+      fix: "from connectTcp or Deno.connect",
+    },
     // connectTcp
     {
       name: "connectTcp() port missing",
@@ -1664,6 +1716,20 @@ function exampleArgs(name: string, flags: string[], dir: string): string[] {
   // Examples with required arguments: a role, a host and a port.
   if (name === "udp_multicast.ts") return ["receive", "--port", "0"];
   if (name === "netcat.ts") return ["127.0.0.1", "1"];
+  // The TLS examples read the certificates that TLS_EXAMPLES makes in dir.
+  if (name === "tls_echo_server.ts") {
+    return [
+      "--port",
+      "0",
+      "--cert-file",
+      `${dir}/cert.pem`,
+      "--key-file",
+      `${dir}/key.pem`,
+    ];
+  }
+  if (TLS_EXAMPLES.has(name)) {
+    return ["--port", "1", "--ca-file", `${dir}/ca.pem`];
+  }
   const socket = flags.join(" ").match(/unix:([^,\s]*\/[^/.,\s][^/,\s]*)/);
   if (socket !== null) return ["--path", socket[1]];
   return name.endsWith("_server.ts") ? ["--port", "0"] : [];
@@ -1684,6 +1750,13 @@ async function children(): Promise<number[]> {
   }
   return found.sort();
 }
+
+/** The examples that read certificates: the scenario makes them with openssl. */
+const TLS_EXAMPLES = new Set([
+  "tls_echo_server.ts",
+  "tls_echo_client.ts",
+  "starttls_client.ts",
+]);
 
 const permissionFlag = (flag: string) =>
   flag.startsWith("--allow-") || flag.startsWith("--unstable-");
@@ -1717,6 +1790,11 @@ export async function permissions(
       );
       const args = exampleArgs(name, flags, dir);
       const options = { flags, stdin: "x\n" };
+      const made: string[] = [];
+      if (TLS_EXAMPLES.has(name)) {
+        await makeCertificates(dir);
+        for await (const entry of Deno.readDir(dir)) made.push(entry.name);
+      }
       if (size.everyFlag) {
         await assertFlagsNeeded(name, args, options);
         runs += flags.filter(permissionFlag).length;
@@ -1737,7 +1815,9 @@ export async function permissions(
         runs++;
       }
       const left: string[] = [];
-      for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+      for await (const entry of Deno.readDir(dir)) {
+        if (!made.includes(entry.name)) left.push(entry.name);
+      }
       assertEquals(left, [], `examples/${name} left files behind`);
     } finally {
       await Deno.remove(dir, { recursive: true });
