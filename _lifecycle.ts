@@ -5,6 +5,7 @@
 
 import { formatAddress } from "./_address.ts";
 import { delay } from "./_async.ts";
+import { RULE_OPTION_NAMES, ruleGate } from "./_rules.ts";
 import {
   assertCount,
   assertDatagramSize,
@@ -90,6 +91,7 @@ export const SERVE_OPTION_NAMES: readonly string[] = [
   "connectionTimeout",
   "lingerTimeout",
   "proxy",
+  ...RULE_OPTION_NAMES,
 ];
 
 /** The option names of `serveDatagrams()` and of every datagram server built on it. */
@@ -98,6 +100,7 @@ export const SERVE_DATAGRAMS_OPTION_NAMES: readonly string[] = [
   "maxConcurrency",
   "maxDatagramSize",
   "handlerTimeout",
+  ...RULE_OPTION_NAMES,
 ];
 
 /**
@@ -120,12 +123,15 @@ export function assertServeDatagramsOptions(
       maxConcurrency?: number;
       maxDatagramSize?: number;
       handlerTimeout?: number;
+      allow?: readonly string[];
+      deny?: readonly string[];
     }
     | undefined,
   known: readonly string[] = SERVE_DATAGRAMS_OPTION_NAMES,
 ): void {
   assertServerOptions(options, "(error, from) => void");
   assertKnownOptions(options, known);
+  ruleGate(options ?? {});
   const { maxConcurrency, maxDatagramSize } = options ?? {};
   assertCount(maxConcurrency, "options.maxConcurrency");
   if (maxConcurrency === Infinity) {
@@ -339,8 +345,11 @@ export function assertStreamLimits(options: {
   idleTimeout?: number;
   connectionTimeout?: number;
   lingerTimeout?: number;
+  allow?: readonly string[];
+  deny?: readonly string[];
 }): void {
   assertCount(options.maxConnections, "options.maxConnections");
+  ruleGate(options);
   assertTimeout(options.idleTimeout, "options.idleTimeout");
   assertTimeout(options.connectionTimeout, "options.connectionTimeout");
   assertMilliseconds(

@@ -22,6 +22,9 @@ export type ToWorker =
     shutdownTimeout?: number;
     /** Plain data (addresses and numbers), so it crosses to the worker as it is. */
     proxy?: ProxyOptions;
+    /** Address and CIDR range strings, as given. */
+    allow?: readonly string[];
+    deny?: readonly string[];
   }
   | {
     /** Stop accepting, drain, then report `finished`. */

@@ -59,6 +59,7 @@ import {
   type ServerOptions,
 } from "./_lifecycle.ts";
 import { ReceiveWindow } from "./_receive_window.ts";
+import { admits, assertRulesApply, type RuleGate, ruleGate } from "./_rules.ts";
 import { assertFunction, show } from "./_validate.ts";
 
 /**
@@ -190,6 +191,53 @@ export interface ServeDatagramsOptions<A extends Deno.Addr = Deno.Addr>
    * @default {10000}
    */
   handlerTimeout?: number;
+  /**
+   * The only senders served, by IP address or CIDR range (`"10.0.0.0/8"`,
+   * `"2001:db8::/32"`; an IPv4 entry also matches the IPv4-mapped IPv6
+   * address `::ffff:10.1.2.3` of a dual-stack socket). A datagram from
+   * anyone else is dropped before the handler, unreported, and counted. Not
+   * for a Unix datagram socket, whose senders have no IP address (a
+   * TypeError says so).
+   *
+   * @default {undefined} (everyone not in `deny`)
+   */
+  allow?: readonly string[];
+  /**
+   * Senders whose datagrams are dropped, by IP address or CIDR range, as for
+   * `allow`; `deny` wins over `allow`.
+   *
+   * @default {undefined} (nobody)
+   */
+  deny?: readonly string[];
+}
+
+/**
+ * What a datagram server has done so far: plain counts since it started,
+ * read at any moment from {@linkcode DatagramServer.counters}.
+ *
+ * @example Read a datagram server's counters
+ * ```ts
+ * import { serveDatagrams } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serveDatagrams(
+ *   Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
+ *   () => {},
+ * );
+ * assertEquals(server.counters.received, 0);
+ * ```
+ */
+export interface DatagramServerCounters {
+  /** Datagrams received, those then dropped by the access rules included. */
+  readonly received: number;
+  /** Handlers running now, as {@linkcode DatagramServer.busy}. */
+  readonly busy: number;
+  /** Datagrams dropped before the handler because `allow` or `deny` refused their sender. */
+  readonly refusedByRules: number;
+  /** Handlers given up at `handlerTimeout`, as {@linkcode DatagramServer.timedOut}. */
+  readonly timedOut: number;
+  /** Handlers that threw or rejected, or whose reply could not be sent, each reported to `onError`. */
+  readonly handlerErrors: number;
 }
 
 /**
@@ -268,6 +316,10 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
   /** Counts the handler-timeout sweeps. */
   #tick = 0;
   #timedOut = 0;
+  #received = 0;
+  #refusedByRules = 0;
+  #handlerErrors = 0;
+  readonly #rules: RuleGate | undefined;
   /** Idle workers; waking one with `true` hands it a receive to post. */
   readonly #parked: ((receive: boolean) => void)[] = [];
   #stopping = false;
@@ -300,6 +352,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     );
     this.#handlerTimeout = options.handlerTimeout ??
       DEFAULT_HANDLER_TIMEOUT_MS;
+    this.#rules = ruleGate(options);
     const workers = options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     this.#receives = new ReceiveWindow(workers, this.#wakeReceivers);
     try {
@@ -336,6 +389,17 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
   /** How many handlers ran past `handlerTimeout` and were given up so far. */
   get timedOut(): number {
     return this.#timedOut;
+  }
+
+  /** What the server has done so far: a fresh object of plain counts at each read. */
+  get counters(): DatagramServerCounters {
+    return {
+      received: this.#received,
+      busy: this.#busy,
+      refusedByRules: this.#refusedByRules,
+      timedOut: this.#timedOut,
+      handlerErrors: this.#handlerErrors,
+    };
   }
 
   /** Resolves when the server has stopped: socket closed, no handler waited for. */
@@ -483,8 +547,13 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       // The next datagram must not wait for this handler.
       this.#wakeReceivers();
       this.#lifecycle.succeeded();
+      this.#received++;
       // A datagram that arrives during a shutdown is not served.
       if (this.#stopping) return;
+      if (this.#rules !== undefined && !admits(this.#rules, from)) {
+        this.#refusedByRules++;
+        continue;
+      }
       this.#busy++;
       try {
         let reply = this.#handler(data, from, worker);
@@ -505,6 +574,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       } catch (error) {
         // The failure of a handler given up at handlerTimeout was reported as a timeout.
         if (!this.#closed && !worker.abandoned) {
+          this.#handlerErrors++;
           this.#lifecycle.report(error, from);
         }
       } finally {
@@ -614,5 +684,6 @@ export function serveDatagrams<A extends Deno.Addr = Deno.Addr>(
     "(data, from, context) => reply | undefined",
   );
   assertServeDatagramsOptions(options);
+  assertRulesApply(ruleGate(options), socket.addr, false);
   return new DatagramServer(socket, handler, options);
 }

@@ -1,6 +1,7 @@
 // The Unix datagram server: a socket file made safely, served by the one
 // datagram engine (`datagram_server.ts`), as `serveUnix` is by `serve()`.
 
+import { assertRulesApply, ruleGate } from "./_rules.ts";
 import { requireUnstableNet } from "./_errors.ts";
 import {
   assertServeDatagramsOptions,
@@ -201,6 +202,11 @@ export async function serveUnixDatagram(
     handler,
     "handler",
     "(data, from, context) => reply | undefined",
+  );
+  assertRulesApply(
+    ruleGate(serveOptions),
+    { transport: DATAGRAM, path },
+    false,
   );
   requireUnstableNet(`listen ${DATAGRAM} ${path}`);
   if (mode !== undefined) assertPrivatePathFits(path, "a server with a mode");

@@ -66,6 +66,7 @@ import {
   type ServerOptions,
 } from "./_lifecycle.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
+import { admits, assertRulesApply, type RuleGate, ruleGate } from "./_rules.ts";
 import type { ProxyOptions } from "./proxy.ts";
 import { assertFunction, assertKnownOptions, show } from "./_validate.ts";
 
@@ -154,6 +155,55 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    * @default {undefined} (no header is read)
    */
   proxy?: ProxyOptions;
+  /**
+   * The only clients served, by IP address or CIDR range (`"10.0.0.0/8"`,
+   * `"2001:db8::/32"`; an IPv4 entry also matches the IPv4-mapped IPv6
+   * address `::ffff:10.1.2.3` of a dual-stack socket). Anyone else is closed
+   * before any handler runs, not reported, and counted. The address decided
+   * on is the real client's: the PROXY header's when `proxy` trusts the peer,
+   * else the peer's `remoteAddr`. Not for a Unix socket without `proxy`
+   * (its clients have no IP address; a TypeError says so).
+   *
+   * @default {undefined} (everyone not in `deny`)
+   */
+  allow?: readonly string[];
+  /**
+   * Clients refused, by IP address or CIDR range, as for `allow`; `deny`
+   * wins over `allow`.
+   *
+   * @default {undefined} (nobody)
+   */
+  deny?: readonly string[];
+}
+
+/**
+ * What a stream server has done so far, as an operator of nginx
+ * (`stub_status`) or HAProxy (`show stat`) reads it: plain counts since the
+ * server started, read at any moment from {@linkcode Server.counters}.
+ *
+ * @example Read a server's counters
+ * ```ts
+ * import { serve } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serve(
+ *   Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+ *   () => {},
+ * );
+ * assertEquals(server.counters.accepted, 0);
+ * ```
+ */
+export interface ServerCounters {
+  /** Connections accepted, those then refused by the access rules included. */
+  readonly accepted: number;
+  /** Connections being served now, as {@linkcode Server.connections}. */
+  readonly active: number;
+  /** Connections closed before any handler ran because `allow` or `deny` refused their client. */
+  readonly refusedByRules: number;
+  /** Connections the server ended at `idleTimeout`, `connectionTimeout` or the handler's `context.setDeadline`. */
+  readonly timedOut: number;
+  /** Handlers that threw or rejected, each reported to `onError`. */
+  readonly handlerErrors: number;
 }
 
 /**
@@ -228,6 +278,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #connectionTimeout: number | undefined;
   readonly #lingerTimeout: number;
   readonly #proxy: ProxyGate | undefined;
+  readonly #rules: RuleGate | undefined;
   readonly #lifecycle: Lifecycle<Deno.Addr, Deno.Conn>;
   readonly #connections = new Map<Deno.Conn, ServedConnection>();
   readonly #finished = Promise.withResolvers<void>();
@@ -238,6 +289,10 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   /** Ends the accept loop's wait for a free connection slot. */
   #slotFreed: (() => void) | undefined;
   #tick = 0;
+  #accepted = 0;
+  #refusedByRules = 0;
+  #timedOut = 0;
+  #handlerErrors = 0;
   /** The one server-wide timer: the next idle sweep or the earliest deadline, whichever comes first. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When `#timer` fires (a `performance.now()` time); Infinity when it is not set. */
@@ -269,6 +324,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       : options.connectionTimeout;
     this.#lingerTimeout = options.lingerTimeout ?? DEFAULT_LINGER_TIMEOUT_MS;
     this.#proxy = proxyGate(options.proxy);
+    this.#rules = ruleGate(options);
     this.#lifecycle = new Lifecycle(options);
     try {
       this.#lifecycle.listen(listener.addr, () => this.shutdown());
@@ -287,6 +343,17 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   /** How many connections are being served now. */
   get connections(): number {
     return this.#connections.size;
+  }
+
+  /** What the server has done so far: a fresh object of plain counts at each read. */
+  get counters(): ServerCounters {
+    return {
+      accepted: this.#accepted,
+      active: this.#connections.size,
+      refusedByRules: this.#refusedByRules,
+      timedOut: this.#timedOut,
+      handlerErrors: this.#handlerErrors,
+    };
   }
 
   /**
@@ -411,10 +478,20 @@ export class Server<A extends Deno.Addr = Deno.Addr>
         continue;
       }
       this.#lifecycle.succeeded();
+      this.#accepted++;
       if (this.#stopping) {
         // Accepted while shutdown closed the listener.
         this.#closeConn(conn);
         return;
+      }
+      // Behind a proxy the rules wait for its header, which names the client.
+      if (
+        this.#rules !== undefined && this.#proxy === undefined &&
+        !admits(this.#rules, conn.remoteAddr)
+      ) {
+        this.#refusedByRules++;
+        this.#closeConn(conn);
+        continue;
       }
       this.#serveConnection(conn);
     }
@@ -440,9 +517,20 @@ export class Server<A extends Deno.Addr = Deno.Addr>
         this.#endByServer(conn, connection);
         return;
       }
+      if (
+        this.#rules !== undefined && this.#proxy !== undefined &&
+        !admits(this.#rules, conn.remoteAddr)
+      ) {
+        this.#refusedByRules++;
+        this.#endByServer(conn, connection);
+        return;
+      }
       await this.#handler(conn, connection);
     } catch (error) {
-      if (!connection.closedByServer) this.#lifecycle.report(error, conn);
+      if (!connection.closedByServer) {
+        this.#handlerErrors++;
+        this.#lifecycle.report(error, conn);
+      }
     } finally {
       if (!connection.closedByServer) {
         connection.end(settledReason);
@@ -573,9 +661,12 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       if (
         sweep && this.#tick - connection.lastProgress > IDLE_SWEEPS_PER_TIMEOUT
       ) {
+        if (!connection.lingering) this.#timedOut++;
         this.#endByServer(conn, connection);
         connection.end(this.#idleReason);
       } else if (connection.deadline <= now) {
+        // Lingering ends at its own deadline: that is no client's fault.
+        if (!connection.lingering) this.#timedOut++;
         this.#endByServer(conn, connection);
         if (connection.requestDeadline <= now) {
           const ms = connection.requestDeadlineMs;
@@ -670,6 +761,11 @@ export function serve<C extends Deno.Conn, A extends Deno.Addr>(
   assertKnownOptions(options, SERVE_OPTION_NAMES);
   assertStreamLimits(options);
   proxyGate(options.proxy);
+  assertRulesApply(
+    ruleGate(options),
+    listener.addr,
+    options.proxy !== undefined,
+  );
   return new Server(
     listener as Deno.Listener<Deno.Conn, A>,
     handler as ConnectionHandler<Deno.Conn>,

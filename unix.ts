@@ -83,6 +83,7 @@ import "./_deno_version.ts";
 import { abortable, deadline, delay, untilClosed } from "./_async.ts";
 import { annotate } from "./_errors.ts";
 import { SERVE_OPTION_NAMES } from "./_lifecycle.ts";
+import { assertRulesApply, ruleGate } from "./_rules.ts";
 import {
   assertMode,
   assertPathOptions,
@@ -307,6 +308,11 @@ export async function serveUnix(
   assertFunction(handler, "handler", "(conn) => void | Promise<void>");
   assertSignal(serveOptions.signal, "options.signal");
   assertPrivatePathFits(path, "a server");
+  assertRulesApply(
+    ruleGate(serveOptions),
+    { transport: "unix", path },
+    serveOptions.proxy !== undefined,
+  );
   const context = { op: "listen", network: "unix" as const };
   requirePermissions(
     { ...context, address: path },

@@ -87,7 +87,7 @@ export type { ProxyOptions, ServeOptions, ServerOptions } from "./server.ts";
 /**
  * Options of {@linkcode serveWorkers}: where to listen, how many workers, and
  * the options of every server. `maxConnections`, `idleTimeout`,
- * `connectionTimeout`, `lingerTimeout` and `proxy` apply to each worker's
+ * `connectionTimeout`, `lingerTimeout`, `proxy`, `allow` and `deny` apply to each worker's
  * own engine (so `maxConnections` is per worker). The pool
  * reports to `onError` what its workers report (copies of their errors: the
  * same class for the built-in and `Deno.errors` classes, the same name,
@@ -106,6 +106,8 @@ export interface ServeWorkersOptions
       | "connectionTimeout"
       | "lingerTimeout"
       | "proxy"
+      | "allow"
+      | "deny"
     > {
   /**
    * The address every worker listens on: an IP address of this machine, a
@@ -236,6 +238,8 @@ type WorkerOptions = Pick<
   | "lingerTimeout"
   | "shutdownTimeout"
   | "proxy"
+  | "allow"
+  | "deny"
 >;
 
 class Pool implements WorkerPool {
@@ -272,6 +276,8 @@ class Pool implements WorkerPool {
       lingerTimeout,
       shutdownTimeout,
       proxy,
+      allow,
+      deny,
     } = options;
     this.#workerOptions = {
       maxConnections,
@@ -280,6 +286,8 @@ class Pool implements WorkerPool {
       lingerTimeout,
       shutdownTimeout,
       proxy,
+      allow,
+      deny,
     };
     this.#signal = options.signal;
     // Each worker drains for shutdownTimeout itself; the pool waits a grace
