@@ -58,6 +58,7 @@ export type {
   ProxyOptions,
   ServeOptions,
   Server,
+  ServerCounters,
   ServerOptions,
 } from "./server.ts";
 

@@ -70,6 +70,7 @@ export type {
   ProxyOptions,
   ServeOptions,
   Server,
+  ServerCounters,
   ServerOptions,
 } from "./server.ts";
 export type { ConnectTcpOptions, Resolver, ServeTcpOptions } from "./tcp.ts";

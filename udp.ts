@@ -83,6 +83,7 @@ export type {
   DatagramHandler,
   DatagramReply,
   DatagramServer,
+  DatagramServerCounters,
   ServeDatagramsOptions,
 } from "./datagram_server.ts";
 export type { ServerOptions } from "./_lifecycle.ts";

@@ -118,6 +118,7 @@ export type {
   DatagramHandler,
   DatagramReply,
   DatagramServer,
+  DatagramServerCounters,
   ServeDatagramsOptions,
 } from "./datagram_server.ts";
 export type {
@@ -126,6 +127,7 @@ export type {
   ProxyOptions,
   ServeOptions,
   Server,
+  ServerCounters,
   ServerOptions,
 } from "./server.ts";
 
