@@ -5,6 +5,47 @@
 import { type Cidr, cidrContains, parseCidr, parseIp } from "./_cidr.ts";
 import { show } from "./_validate.ts";
 
+/**
+ * The access rules that both engines take, and every server built on them:
+ * who is served, by IP address and CIDR range (`"10.0.0.0/8"`,
+ * `"2001:db8::/32"`; an IPv4 entry also matches the IPv4-mapped IPv6 address
+ * `::ffff:10.1.2.3` of a dual-stack socket). They decide on the real
+ * client's address: for a stream server, the PROXY header's when `proxy`
+ * trusts the peer, else the peer's `remoteAddr`; for a datagram server, the
+ * sender's. A refused connection is closed before any handler runs, a
+ * refused datagram is dropped before the handler; neither is reported, both
+ * are counted in `counters.refusedByRules`. A Unix socket's clients have no
+ * IP address: rules there are a TypeError, unless a stream server's `proxy`
+ * gives the clients' addresses.
+ *
+ * @example Serve only the local network, but not one host
+ * ```ts
+ * import { serveTcp } from "@sockets/net/tcp";
+ *
+ * await using server = serveTcp({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   allow: ["127.0.0.0/8", "10.0.0.0/8", "::1"],
+ *   deny: ["10.0.0.66"],
+ * }, (conn) => conn.readable.pipeTo(conn.writable));
+ * ```
+ */
+export interface AccessRules {
+  /**
+   * The only clients served, by IP address or CIDR range; anyone else is
+   * refused.
+   *
+   * @default {undefined} (everyone not in `deny`)
+   */
+  allow?: readonly string[];
+  /**
+   * Clients refused, by IP address or CIDR range; `deny` wins over `allow`.
+   *
+   * @default {undefined} (nobody)
+   */
+  deny?: readonly string[];
+}
+
 /** The `allow` and `deny` options, checked and compiled once per server. */
 export interface RuleGate {
   /** `undefined` when `allow` is not set: everyone not denied is served. */
@@ -21,9 +62,7 @@ export const RULE_OPTION_NAMES: readonly string[] = ["allow", "deny"];
  *
  * @throws {TypeError} If either is not an array of addresses and CIDR ranges, naming the bad entry.
  */
-export function ruleGate(
-  options: { allow?: readonly string[]; deny?: readonly string[] },
-): RuleGate | undefined {
+export function ruleGate(options: AccessRules): RuleGate | undefined {
   const { allow, deny } = options;
   if (allow === undefined && deny === undefined) return undefined;
   return {

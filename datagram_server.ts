@@ -59,7 +59,13 @@ import {
   type ServerOptions,
 } from "./_lifecycle.ts";
 import { ReceiveWindow } from "./_receive_window.ts";
-import { admits, assertRulesApply, type RuleGate, ruleGate } from "./_rules.ts";
+import {
+  type AccessRules,
+  admits,
+  assertRulesApply,
+  type RuleGate,
+  ruleGate,
+} from "./_rules.ts";
 import { assertFunction, show } from "./_validate.ts";
 
 /**
@@ -155,7 +161,7 @@ export type DatagramHandler<A extends Deno.Addr = Deno.Addr> = (
  * ```
  */
 export interface ServeDatagramsOptions<A extends Deno.Addr = Deno.Addr>
-  extends ServerOptions<A, A> {
+  extends ServerOptions<A, A>, AccessRules {
   /**
    * The most handlers running at once, and the most receives in flight
    * (how many are in flight follows the load), each with its own buffer of
@@ -191,24 +197,6 @@ export interface ServeDatagramsOptions<A extends Deno.Addr = Deno.Addr>
    * @default {10000}
    */
   handlerTimeout?: number;
-  /**
-   * The only senders served, by IP address or CIDR range (`"10.0.0.0/8"`,
-   * `"2001:db8::/32"`; an IPv4 entry also matches the IPv4-mapped IPv6
-   * address `::ffff:10.1.2.3` of a dual-stack socket). A datagram from
-   * anyone else is dropped before the handler, unreported, and counted. Not
-   * for a Unix datagram socket, whose senders have no IP address (a
-   * TypeError says so).
-   *
-   * @default {undefined} (everyone not in `deny`)
-   */
-  allow?: readonly string[];
-  /**
-   * Senders whose datagrams are dropped, by IP address or CIDR range, as for
-   * `allow`; `deny` wins over `allow`.
-   *
-   * @default {undefined} (nobody)
-   */
-  deny?: readonly string[];
 }
 
 /**

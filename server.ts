@@ -66,13 +66,20 @@ import {
   type ServerOptions,
 } from "./_lifecycle.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
-import { admits, assertRulesApply, type RuleGate, ruleGate } from "./_rules.ts";
+import {
+  type AccessRules,
+  admits,
+  assertRulesApply,
+  type RuleGate,
+  ruleGate,
+} from "./_rules.ts";
 import type { ProxyOptions } from "./proxy.ts";
 import { assertFunction, assertKnownOptions, show } from "./_validate.ts";
 
 export type { ServerOptions } from "./_lifecycle.ts";
 export type { ConnectionContext } from "./_served_connection.ts";
 export type { ProxyOptions } from "./proxy.ts";
+export type { AccessRules } from "./_rules.ts";
 export * from "./datagram_server.ts";
 
 /**
@@ -95,7 +102,8 @@ export * from "./datagram_server.ts";
  * );
  * ```
  */
-export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
+export interface ServeOptions
+  extends ServerOptions<Deno.Addr, Deno.Conn>, AccessRules {
   /**
    * The most connections served at once. At the limit, accepting pauses: new
    * clients wait in the kernel's listen backlog until a connection ends.
@@ -155,25 +163,6 @@ export interface ServeOptions extends ServerOptions<Deno.Addr, Deno.Conn> {
    * @default {undefined} (no header is read)
    */
   proxy?: ProxyOptions;
-  /**
-   * The only clients served, by IP address or CIDR range (`"10.0.0.0/8"`,
-   * `"2001:db8::/32"`; an IPv4 entry also matches the IPv4-mapped IPv6
-   * address `::ffff:10.1.2.3` of a dual-stack socket). Anyone else is closed
-   * before any handler runs, not reported, and counted. The address decided
-   * on is the real client's: the PROXY header's when `proxy` trusts the peer,
-   * else the peer's `remoteAddr`. Not for a Unix socket without `proxy`
-   * (its clients have no IP address; a TypeError says so).
-   *
-   * @default {undefined} (everyone not in `deny`)
-   */
-  allow?: readonly string[];
-  /**
-   * Clients refused, by IP address or CIDR range, as for `allow`; `deny`
-   * wins over `allow`.
-   *
-   * @default {undefined} (nobody)
-   */
-  deny?: readonly string[];
 }
 
 /**

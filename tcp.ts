@@ -53,6 +53,7 @@ import {
 import { resolvePort } from "./services.ts";
 
 export type {
+  AccessRules,
   ConnectionContext,
   ConnectionHandler,
   ProxyOptions,

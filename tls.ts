@@ -65,6 +65,7 @@ import {
 } from "./tcp.ts";
 
 export type {
+  AccessRules,
   ConnectionContext,
   ConnectionHandler,
   ProxyOptions,

@@ -87,3 +87,4 @@ export type {
   ServeDatagramsOptions,
 } from "./datagram_server.ts";
 export type { ServerOptions } from "./_lifecycle.ts";
+export type { AccessRules } from "./_rules.ts";

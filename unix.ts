@@ -122,6 +122,7 @@ export type {
   ServeDatagramsOptions,
 } from "./datagram_server.ts";
 export type {
+  AccessRules,
   ConnectionContext,
   ConnectionHandler,
   ProxyOptions,

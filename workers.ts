@@ -82,7 +82,12 @@ import {
 import type { ServeOptions } from "./server.ts";
 import { resolvePort } from "./services.ts";
 
-export type { ProxyOptions, ServeOptions, ServerOptions } from "./server.ts";
+export type {
+  AccessRules,
+  ProxyOptions,
+  ServeOptions,
+  ServerOptions,
+} from "./server.ts";
 
 /**
  * Options of {@linkcode serveWorkers}: where to listen, how many workers, and
