@@ -358,3 +358,33 @@ export function assertStreamLimits(options: {
     "use 0 to close at once, or leave it out for 5 s",
   );
 }
+
+/**
+ * What a stream server has done so far, as an operator of nginx
+ * (`stub_status`) or HAProxy (`show stat`) reads it: plain counts since the
+ * server started, read at any moment from {@linkcode Server.counters}.
+ *
+ * @example Read a server's counters
+ * ```ts
+ * import { serve } from "@sockets/net/server";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serve(
+ *   Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+ *   () => {},
+ * );
+ * assertEquals(server.counters.accepted, 0);
+ * ```
+ */
+export interface ServerCounters {
+  /** Connections accepted, those then refused by the access rules included. */
+  readonly accepted: number;
+  /** Connections being served now, as {@linkcode Server.connections}. */
+  readonly active: number;
+  /** Connections closed before any handler ran because `allow` or `deny` refused their client. */
+  readonly refusedByRules: number;
+  /** Connections the server ended at `idleTimeout`, `connectionTimeout` or the handler's `context.setDeadline`. */
+  readonly timedOut: number;
+  /** Handlers that threw or rejected, each reported to `onError`. */
+  readonly handlerErrors: number;
+}

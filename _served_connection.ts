@@ -71,6 +71,13 @@ export interface ConnectionContext {
 const STREAM_CHUNK_SIZE = 64 * 1024;
 
 /**
+ * Where every lingering connection discards its peer's input: nginx's
+ * `NGX_HTTP_LINGERING_BUFFER_SIZE` (4 KiB). One buffer serves them all, as
+ * what lands in it is never read.
+ */
+const LINGER_DISCARD = new Uint8Array(4096);
+
+/**
  * What the engine knows of a connection it serves; its handler sees it as a
  * {@linkcode ConnectionContext}. The signal is made only when the handler
  * asks for it, so handlers that never do cost nothing more.
@@ -140,6 +147,38 @@ export class ServedConnection implements ConnectionContext {
     if (this.requestDeadline !== Infinity) {
       this.#onDeadline(this.requestDeadline);
     }
+  }
+
+  /**
+   * Half-closes `conn`, then reads and discards the peer's input until the
+   * peer closes it or the server does (`lingerTimeout` passing, idle,
+   * shutdown).
+   *
+   * @returns Whether the caller should close `conn` now.
+   */
+  async linger(conn: Deno.Conn, lingerTimeout: number): Promise<boolean> {
+    // The half-close goes out at once; its result is awaited with the
+    // drain, which saves a turn of the event loop per connection.
+    const halfClosed = conn.closeWrite().then(() => true, (error) =>
+      // Closed by its handler: nothing is left to linger on. Any other
+      // failure (the handler half-closed already, the peer is gone) leaves
+      // the read below to find out.
+      !(error instanceof Deno.errors.BadResource));
+    this.lingering = true;
+    this.requestDeadline = Infinity;
+    if (lingerTimeout !== Infinity) {
+      this.lingerDeadline = performance.now() + lingerTimeout;
+      this.#onDeadline(this.lingerDeadline);
+    }
+    try {
+      while ((await conn.read(LINGER_DISCARD)) !== null) {
+        if (this.closedByServer) return false;
+      }
+    } catch {
+      // Reset by the peer, or closed by the server (lingerTimeout, idle,
+      // shutdown): either way lingering is over.
+    }
+    return await halfClosed && !this.closedByServer;
   }
 
   /** Aborts the handler's signal, building the reason only if someone listens. */
@@ -230,3 +269,22 @@ export function progressStreams(conn: Deno.Conn): PropertyDescriptorMap {
     },
   };
 }
+
+/**
+ * A connection handler: the server closes the connection when the handler
+ * settles (returns, resolves, throws or rejects).
+ *
+ * @typeParam C The connection type of the listener.
+ *
+ * @example A handler that greets and hangs up
+ * ```ts
+ * import type { ConnectionHandler } from "@sockets/net/server";
+ *
+ * const greeting = new TextEncoder().encode("hello\n");
+ * const greet: ConnectionHandler = (conn) => conn.write(greeting);
+ * ```
+ */
+export type ConnectionHandler<C extends Deno.Conn = Deno.Conn> = (
+  conn: C,
+  context: ConnectionContext,
+) => unknown;

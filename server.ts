@@ -51,6 +51,7 @@ import "./_deno_version.ts";
 
 import {
   type ConnectionContext,
+  type ConnectionHandler,
   progressStreams,
   ServedConnection,
   settledReason,
@@ -63,6 +64,7 @@ import {
   isAbandonedConnection,
   Lifecycle,
   SERVE_OPTION_NAMES,
+  type ServerCounters,
   type ServerOptions,
 } from "./_lifecycle.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
@@ -77,7 +79,11 @@ import type { ProxyOptions } from "./proxy.ts";
 import { assertFunction, assertKnownOptions, show } from "./_validate.ts";
 
 export type { ServerOptions } from "./_lifecycle.ts";
-export type { ConnectionContext } from "./_served_connection.ts";
+export type {
+  ConnectionContext,
+  ConnectionHandler,
+} from "./_served_connection.ts";
+export type { ServerCounters } from "./_lifecycle.ts";
 export type { ProxyOptions } from "./proxy.ts";
 export type { AccessRules } from "./_rules.ts";
 export * from "./datagram_server.ts";
@@ -165,67 +171,11 @@ export interface ServeOptions
   proxy?: ProxyOptions;
 }
 
-/**
- * What a stream server has done so far, as an operator of nginx
- * (`stub_status`) or HAProxy (`show stat`) reads it: plain counts since the
- * server started, read at any moment from {@linkcode Server.counters}.
- *
- * @example Read a server's counters
- * ```ts
- * import { serve } from "@sockets/net/server";
- * import { assertEquals } from "@std/assert";
- *
- * await using server = serve(
- *   Deno.listen({ hostname: "127.0.0.1", port: 0 }),
- *   () => {},
- * );
- * assertEquals(server.counters.accepted, 0);
- * ```
- */
-export interface ServerCounters {
-  /** Connections accepted, those then refused by the access rules included. */
-  readonly accepted: number;
-  /** Connections being served now, as {@linkcode Server.connections}. */
-  readonly active: number;
-  /** Connections closed before any handler ran because `allow` or `deny` refused their client. */
-  readonly refusedByRules: number;
-  /** Connections the server ended at `idleTimeout`, `connectionTimeout` or the handler's `context.setDeadline`. */
-  readonly timedOut: number;
-  /** Handlers that threw or rejected, each reported to `onError`. */
-  readonly handlerErrors: number;
-}
-
-/**
- * A connection handler: the server closes the connection when the handler
- * settles (returns, resolves, throws or rejects).
- *
- * @typeParam C The connection type of the listener.
- *
- * @example A handler that greets and hangs up
- * ```ts
- * import type { ConnectionHandler } from "@sockets/net/server";
- *
- * const greeting = new TextEncoder().encode("hello\n");
- * const greet: ConnectionHandler = (conn) => conn.write(greeting);
- * ```
- */
-export type ConnectionHandler<C extends Deno.Conn = Deno.Conn> = (
-  conn: C,
-  context: ConnectionContext,
-) => unknown;
-
 /** The idle sweep runs this many times per `idleTimeout`: the bound on how late an idle connection is closed. */
 const IDLE_SWEEPS_PER_TIMEOUT = 4;
 
 /** How long a connection lingers after its handler settles by default: nginx's `lingering_timeout` (5 s). */
 const DEFAULT_LINGER_TIMEOUT_MS = 5_000;
-
-/**
- * Where every lingering connection discards its peer's input: nginx's
- * `NGX_HTTP_LINGERING_BUFFER_SIZE` (4 KiB). One buffer serves them all, as
- * what lands in it is never read.
- */
-const LINGER_DISCARD = new Uint8Array(4096);
 
 /**
  * A running stream server: returned by {@linkcode serve} and the transport
@@ -553,29 +503,9 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       this.#closeConn(conn);
       return;
     }
-    // The half-close goes out at once; its result is awaited with the
-    // drain, which saves a turn of the event loop per connection.
-    const halfClosed = conn.closeWrite().then(() => true, (error) =>
-      // Closed by its handler: nothing is left to linger on. Any other
-      // failure (the handler half-closed already, the peer is gone) leaves
-      // the read below to find out.
-      !(error instanceof Deno.errors.BadResource));
-    connection.lingering = true;
-    connection.requestDeadline = Infinity;
-    if (this.#lingerTimeout !== Infinity) {
-      connection.lingerDeadline = performance.now() + this.#lingerTimeout;
-      this.#arm(connection.lingerDeadline);
+    if (await connection.linger(conn, this.#lingerTimeout)) {
+      this.#closeConn(conn);
     }
-    try {
-      while ((await conn.read(LINGER_DISCARD)) !== null) {
-        if (connection.closedByServer) return;
-      }
-    } catch {
-      // Reset by the peer, or closed by the server (lingerTimeout, idle,
-      // shutdown): either way lingering is over.
-    }
-    if (!await halfClosed) return;
-    if (!connection.closedByServer) this.#closeConn(conn);
   }
 
   /**
