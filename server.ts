@@ -50,7 +50,6 @@
 import "./_deno_version.ts";
 
 import {
-  type ConnectionContext,
   type ConnectionHandler,
   progressStreams,
   ServedConnection,
