@@ -32,6 +32,27 @@ export function ipFamily(text: string): IpFamily | undefined {
   return undefined;
 }
 
+/**
+ * The hostname a server binds when none is given: every IPv4 address, as for
+ * `Deno.listen` and the classic server's `INADDR_ANY`.
+ */
+export const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
+
+/** The hostname a client reaches when none is given, as for `Deno.connect`. */
+export const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
+
+/**
+ * The option names that give an IP socket address, so that an address such
+ * as `server.addr` can be spread into the options of the functions that
+ * take them.
+ */
+export const IP_ADDRESS_OPTION_NAMES: readonly string[] = [
+  "transport",
+  "hostname",
+  "port",
+  "defaultPort",
+];
+
 /** Formats `host:port`, bracketing IPv6 literals as URLs and Go do. */
 export function joinHostPort(hostname: string, port: number): string {
   return hostname.includes(":")

@@ -1,7 +1,14 @@
 // What the UDP files share: payload limits, address resolution for sends,
 // and binding a socket with errors that name the address and the fix.
 
-import { dialable, type IpFamily, ipFamily, joinHostPort } from "./_address.ts";
+import {
+  DEFAULT_LISTEN_HOSTNAME,
+  dialable,
+  IP_ADDRESS_OPTION_NAMES,
+  type IpFamily,
+  ipFamily,
+  joinHostPort,
+} from "./_address.ts";
 import { annotate, requireUnstableNet } from "./_errors.ts";
 import {
   assertBoolean,
@@ -50,18 +57,9 @@ export const MAX_UDP_PAYLOAD_IPV6 = 65_527;
  */
 export const RECEIVE_BUFFER_SIZE = 65_536;
 
-/** The hostname of `Deno.listenDatagram`, and of the classic server's `INADDR_ANY`. */
-export const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
-
-/** The hostname a client sends to when none is given, as for `Deno.connect`. */
-export const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
-
 /** The names of `ListenUdpOptions`, for the unknown-option check. */
 export const LISTEN_UDP_OPTION_NAMES: readonly string[] = [
-  "transport",
-  "hostname",
-  "port",
-  "defaultPort",
+  ...IP_ADDRESS_OPTION_NAMES,
   "reuseAddress",
   "loopback",
 ];

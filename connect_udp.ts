@@ -16,15 +16,13 @@
  * @module
  */
 
-import { ipFamily, joinHostPort } from "./_address.ts";
-import { abortable, deadline } from "./_async.ts";
 import {
-  bind,
   DEFAULT_CONNECT_HOSTNAME,
-  familyOf,
-  isLoopback,
-  resolveTarget,
-} from "./_udp.ts";
+  ipFamily,
+  joinHostPort,
+} from "./_address.ts";
+import { abortable, deadline } from "./_async.ts";
+import { bind, familyOf, isLoopback, resolveTarget } from "./_udp.ts";
 import {
   assertHostname,
   assertKnownOptions,

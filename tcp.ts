@@ -27,7 +27,14 @@
 // First, so that an older Deno stops here with the version it needs.
 import "./_deno_version.ts";
 
-import { dialable, interleaveFamilies, joinHostPort } from "./_address.ts";
+import {
+  DEFAULT_CONNECT_HOSTNAME,
+  DEFAULT_LISTEN_HOSTNAME,
+  dialable,
+  interleaveFamilies,
+  IP_ADDRESS_OPTION_NAMES,
+  joinHostPort,
+} from "./_address.ts";
 import { abortable, deadline, delay } from "./_async.ts";
 import { annotate, requireUnstableNet } from "./_errors.ts";
 import { SERVE_OPTION_NAMES } from "./_lifecycle.ts";
@@ -220,19 +227,10 @@ const MAX_BACKLOG = 2 ** 31 - 1;
 /** RFC 8305, section 5: the recommended "Connection Attempt Delay". */
 const DEFAULT_ATTEMPT_DELAY_MS = 250;
 
-/** The hostname of `Deno.listen`, and of the classic server's `INADDR_ANY`. */
-const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
-
-/** The hostname of `Deno.connect`. */
-const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
-
 /** The option names of {@linkcode serveTcp}: the engine's and its own. */
 const SERVE_TCP_OPTION_NAMES: readonly string[] = [
   ...SERVE_OPTION_NAMES,
-  "transport",
-  "hostname",
-  "port",
-  "defaultPort",
+  ...IP_ADDRESS_OPTION_NAMES,
   "reusePort",
   "backlog",
   "noDelay",
@@ -241,10 +239,7 @@ const SERVE_TCP_OPTION_NAMES: readonly string[] = [
 
 /** The option names of {@linkcode connectTcp}. */
 const CONNECT_TCP_OPTION_NAMES: readonly string[] = [
-  "transport",
-  "hostname",
-  "port",
-  "defaultPort",
+  ...IP_ADDRESS_OPTION_NAMES,
   "timeout",
   "signal",
   "attemptDelay",

@@ -34,7 +34,13 @@
 // First, so that an older Deno stops here with the version it needs.
 import "./_deno_version.ts";
 
-import { dialable, joinHostPort } from "./_address.ts";
+import {
+  DEFAULT_CONNECT_HOSTNAME,
+  DEFAULT_LISTEN_HOSTNAME,
+  dialable,
+  IP_ADDRESS_OPTION_NAMES,
+  joinHostPort,
+} from "./_address.ts";
 import { abortable, deadline } from "./_async.ts";
 import { annotate, explainReadFile, explainTls } from "./_errors.ts";
 import { SERVE_OPTION_NAMES } from "./_lifecycle.ts";
@@ -190,19 +196,10 @@ export interface ServeTlsOptions
  */
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/** The hostname of `Deno.listenTls`, and of the classic server's `INADDR_ANY`. */
-const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
-
-/** The hostname of `Deno.connectTls`. */
-const DEFAULT_CONNECT_HOSTNAME = "127.0.0.1";
-
 /** The option names of {@linkcode serveTls}: the engine's and its own. */
 const SERVE_TLS_OPTION_NAMES: readonly string[] = [
   ...SERVE_OPTION_NAMES,
-  "transport",
-  "hostname",
-  "port",
-  "defaultPort",
+  ...IP_ADDRESS_OPTION_NAMES,
   "cert",
   "key",
   "certFile",
@@ -222,10 +219,7 @@ const TLS_CLIENT_OPTION_NAMES: readonly string[] = [
 
 /** The option names of {@linkcode connectTls}: those of `connectTcp` and of a TLS client. */
 const CONNECT_TLS_OPTION_NAMES: readonly string[] = [
-  "transport",
-  "hostname",
-  "port",
-  "defaultPort",
+  ...IP_ADDRESS_OPTION_NAMES,
   "attemptDelay",
   "noDelay",
   "keepAlive",

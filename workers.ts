@@ -71,7 +71,7 @@ import {
   SERVE_OPTION_NAMES,
   type ServerOptions,
 } from "./_lifecycle.ts";
-import { joinHostPort } from "./_address.ts";
+import { DEFAULT_LISTEN_HOSTNAME, joinHostPort } from "./_address.ts";
 import { assertHostname, assertKnownOptions, show } from "./_validate.ts";
 import {
   fromWire,
@@ -202,9 +202,6 @@ const RESTART_WINDOW_MS = 10_000;
  * a handler blocks its event loop.
  */
 const SHUTDOWN_GRACE_MS = 1_000;
-
-/** The hostname of `Deno.listen`, as `serveTcp` uses. */
-const DEFAULT_LISTEN_HOSTNAME = "0.0.0.0";
 
 /** The code that each worker runs. */
 const WORKER_ENTRY = new URL("./_worker_entry.ts", import.meta.url);
