@@ -388,3 +388,17 @@ export interface ServerCounters {
   /** Handlers that threw or rejected, each reported to `onError`. */
   readonly handlerErrors: number;
 }
+
+/**
+ * Closes `resource`; closing it twice (its user closed it already) is
+ * expected. Returns any other failure instead of throwing it, so that no
+ * close can take the server down.
+ */
+export function tryClose(resource: { close(): void }): unknown {
+  try {
+    resource.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) return error;
+  }
+  return undefined;
+}

@@ -2,6 +2,7 @@
 // handler sees of it: the per-connection half of `server.ts`.
 
 import { abortReason } from "./_async.ts";
+import { tryClose } from "./_lifecycle.ts";
 import { assertMilliseconds } from "./_validate.ts";
 
 /**
@@ -191,20 +192,6 @@ export class ServedConnection implements ConnectionContext {
 
 /** Why a connection's signal aborts once its handler has settled. */
 export const settledReason = () => abortReason("the handler settled");
-
-/**
- * Closes `resource`; closing it twice (its user closed it already) is
- * expected. Returns any other failure instead of throwing it, so that no
- * close can take the server down.
- */
-export function tryClose(resource: { close(): void }): unknown {
-  try {
-    resource.close();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) return error;
-  }
-  return undefined;
-}
 
 /**
  * Lazy `readable`/`writable` properties built on the instance's counting

@@ -57,6 +57,7 @@ import {
   DEFAULT_MAX_DATAGRAM_SIZE,
   Lifecycle,
   type ServerOptions,
+  tryClose,
 } from "./_lifecycle.ts";
 import { ReceiveWindow } from "./_receive_window.ts";
 import {
@@ -418,13 +419,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.#socket.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) {
-        this.#lifecycle.report(error);
-      }
-    }
+    const error = tryClose(this.#socket);
+    if (error !== undefined) this.#lifecycle.report(error);
   }
 
   #stop = async (): Promise<void> => {

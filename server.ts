@@ -54,7 +54,6 @@ import {
   progressStreams,
   ServedConnection,
   settledReason,
-  tryClose,
 } from "./_served_connection.ts";
 
 import {
@@ -65,6 +64,7 @@ import {
   SERVE_OPTION_NAMES,
   type ServerCounters,
   type ServerOptions,
+  tryClose,
 } from "./_lifecycle.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
 import {
