@@ -4,7 +4,11 @@
 
 import { show } from "./_validate.ts";
 import type { FromWorker, ToWorker } from "./_worker_protocol.ts";
-import { readPermissionFix, toWire } from "./_worker_protocol.ts";
+import {
+  COUNTERS_INTERVAL_MS,
+  readPermissionFix,
+  toWire,
+} from "./_worker_protocol.ts";
 import type { ConnectionHandler, Server } from "./server.ts";
 import { serveTcp } from "./tcp.ts";
 
@@ -35,9 +39,31 @@ let stopping = false;
 let dying = false;
 /** Settles when the start has finished, whether it succeeded or not. */
 let started: Promise<void> = Promise.resolve();
+let countersTimer: ReturnType<typeof setInterval> | undefined;
+/** The counters last sent, as JSON, so that unchanged ones are not sent again. */
+let countersSent = "";
 
 function post(message: FromWorker): void {
   scope.postMessage(message);
+}
+
+/** Sends the server's counters if they changed since they were last sent. */
+function sendCounters(): void {
+  if (server === undefined) return;
+  const counters = server.counters;
+  const json = JSON.stringify(counters);
+  if (json === countersSent) return;
+  countersSent = json;
+  post({ type: "counters", counters });
+}
+
+/** The server's counters, from now on sent with the worker's last message only. */
+function finalCounters(): FromWorker & { type: "finished" } {
+  clearInterval(countersTimer);
+  return server === undefined ? { type: "finished" } : {
+    type: "finished",
+    counters: server.counters,
+  };
 }
 
 /**
@@ -56,6 +82,7 @@ function die(reason: string, error?: unknown): void {
       type: "died",
       reason,
       ...(error === undefined ? {} : { error: toWire(error) }),
+      counters: finalCounters().counters,
     });
     closeWorker();
   });
@@ -68,7 +95,11 @@ scope.close = () => die("the worker called self.close()");
 scope.addEventListener("unload", () => {
   if (dying) return;
   dying = true;
-  post({ type: "died", reason: "the worker called Deno.exit()" });
+  post({
+    type: "died",
+    reason: "the worker called Deno.exit()",
+    counters: finalCounters().counters,
+  });
 });
 
 // An uncaught error would end the worker with an event that carries only a
@@ -140,6 +171,7 @@ async function start(message: ToWorker & { type: "start" }): Promise<void> {
     hostname: server.addr.hostname,
     port: server.addr.port,
   });
+  countersTimer = setInterval(sendCounters, COUNTERS_INTERVAL_MS);
 }
 
 async function stop(): Promise<void> {
@@ -147,7 +179,7 @@ async function stop(): Promise<void> {
   await started;
   if (server === undefined) return;
   await server.shutdown();
-  post({ type: "finished" });
+  post(finalCounters());
 }
 
 scope.onmessage = ({ data }) => {
