@@ -85,6 +85,7 @@ export type {
 export type { ServerCounters } from "./_lifecycle.ts";
 export type { ProxyOptions } from "./proxy.ts";
 export type { AccessRules } from "./_rules.ts";
+export { readAccessRules } from "./access_rules.ts";
 export * from "./datagram_server.ts";
 
 /**
