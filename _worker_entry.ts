@@ -9,7 +9,7 @@ import {
   readPermissionFix,
   toWire,
 } from "./_worker_protocol.ts";
-import type { ConnectionHandler, Server } from "./server.ts";
+import type { ConnectionHandler, Server, ServerCounters } from "./server.ts";
 import { serveTcp } from "./tcp.ts";
 
 /** The part of a worker's global scope used here; Deno's types describe the main thread's. */
@@ -57,13 +57,10 @@ function sendCounters(): void {
   post({ type: "counters", counters });
 }
 
-/** The server's counters, from now on sent with the worker's last message only. */
-function finalCounters(): FromWorker & { type: "finished" } {
+/** The server's counters for the worker's last message; none is sent after it. */
+function lastCounters(): ServerCounters | undefined {
   clearInterval(countersTimer);
-  return server === undefined ? { type: "finished" } : {
-    type: "finished",
-    counters: server.counters,
-  };
+  return server?.counters;
 }
 
 /**
@@ -82,7 +79,7 @@ function die(reason: string, error?: unknown): void {
       type: "died",
       reason,
       ...(error === undefined ? {} : { error: toWire(error) }),
-      counters: finalCounters().counters,
+      counters: lastCounters(),
     });
     closeWorker();
   });
@@ -98,7 +95,7 @@ scope.addEventListener("unload", () => {
   post({
     type: "died",
     reason: "the worker called Deno.exit()",
-    counters: finalCounters().counters,
+    counters: lastCounters(),
   });
 });
 
@@ -179,7 +176,7 @@ async function stop(): Promise<void> {
   await started;
   if (server === undefined) return;
   await server.shutdown();
-  post(finalCounters());
+  post({ type: "finished", counters: lastCounters() });
 }
 
 scope.onmessage = ({ data }) => {
