@@ -18,7 +18,7 @@ serveTcp(
   {
     ...address,
     proxy: { trusted: ["127.0.0.1"] },
-    onListen: (addr) => console.log(`LISTENING ${addr.port}`),
+    onListen: (addr) => console.log(`LISTENING ${(addr as Deno.NetAddr).port}`),
     // A client that resets its connection is expected under load.
     onError: () => {},
   },

@@ -21,7 +21,7 @@ serveTls(
     port: address.port,
     certFile,
     keyFile,
-    onListen: (addr) => console.log(`LISTENING ${addr.port}`),
+    onListen: (addr) => console.log(`LISTENING ${(addr as Deno.NetAddr).port}`),
     // A client that resets its connection is expected under load.
     onError: () => {},
   },
