@@ -112,11 +112,30 @@ const SYMBOLS = {
   // fcntl is variadic; the third argument is an int for the commands used.
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // The one blocking call: it runs on Deno's blocking pool, one at a time.
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  poll: {
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  __errno_location: { parameters: [], result: "pointer" },
+  // Addresses as numbers rather than pointer objects: Deno's pointer API
+  // (UnsafePointer.of, UnsafePointerView) needs a bare --allow-ffi, which a
+  // grant scoped to the library's path does not give.
+  __errno_location: { parameters: [], result: "usize" },
+  // memcpy(buffer, buffer, 0) returns the buffer's address.
+  addressOf: {
+    name: "memcpy",
+    parameters: ["buffer", "buffer", "usize"],
+    result: "usize",
+  },
+  // memcpy(buffer, address, length) copies from memory the library owns.
+  peek: {
+    name: "memcpy",
+    parameters: ["buffer", "usize", "usize"],
+    result: "usize",
+  },
 } as const;
 
 /** The bound C library. */
@@ -225,8 +244,14 @@ export function libc(what: string): Libc {
 
 /** The calling thread's `errno`, read right after a failed call. */
 export function errno(c: Libc): number {
-  const pointer = c.__errno_location();
-  return pointer === null ? 0 : new Deno.UnsafePointerView(pointer).getInt32();
+  const value = new Int32Array(1);
+  c.peek(value, c.__errno_location(), 4n);
+  return value[0];
+}
+
+/** The address of `buffer`, to write into a C structure. */
+export function addressOf(c: Libc, buffer: BufferSource): bigint {
+  return BigInt(c.addressOf(buffer, buffer, 0n));
 }
 
 /** The error of a failed call, in the module's `op: cause` form. */

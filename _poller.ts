@@ -13,8 +13,8 @@
  */
 
 import {
-  libc,
   type Libc,
+  libc,
   POLLERR,
   POLLHUP,
   POLLIN,

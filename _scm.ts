@@ -13,7 +13,7 @@
  */
 
 import {
-  check,
+  addressOf,
   closeQuietly,
   EAGAIN,
   EINTR,
@@ -48,25 +48,26 @@ const CMSGHDR_SIZE = 16;
 /** `CMSG_SPACE` for the most descriptors: the header, then the ints, 8-aligned. */
 const CONTROL_SIZE = CMSGHDR_SIZE + Math.ceil((MAX_DESCRIPTORS * 4) / 8) * 8;
 
-function address(buffer: Uint8Array | Int32Array): bigint {
-  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-}
-
 /** A `struct msghdr` over one buffer, with room for control data. */
 function header(
-  data: Uint8Array,
-  control: Uint8Array | undefined,
+  c: Libc,
+  data: Uint8Array<ArrayBuffer>,
+  control: Uint8Array<ArrayBuffer> | undefined,
 ): { msg: Uint8Array; iov: Uint8Array } {
   const iov = new Uint8Array(16);
   const iovView = new DataView(iov.buffer);
-  iovView.setBigUint64(0, data.byteLength === 0 ? 0n : address(data), true);
+  iovView.setBigUint64(
+    0,
+    data.byteLength === 0 ? 0n : addressOf(c, data),
+    true,
+  );
   iovView.setBigUint64(8, BigInt(data.byteLength), true);
   const msg = new Uint8Array(MSGHDR_SIZE);
   const view = new DataView(msg.buffer);
-  view.setBigUint64(16, address(iov), true);
+  view.setBigUint64(16, addressOf(c, iov), true);
   view.setBigUint64(24, 1n, true);
   if (control !== undefined) {
-    view.setBigUint64(32, address(control), true);
+    view.setBigUint64(32, addressOf(c, control), true);
     view.setBigUint64(40, BigInt(control.byteLength), true);
   }
   return { msg, iov };
@@ -96,7 +97,7 @@ export async function sendMessage(
   const frame = new Uint8Array(HEADER_BYTES + payload.byteLength);
   new DataView(frame.buffer).setUint32(0, payload.byteLength);
   frame.set(payload, HEADER_BYTES);
-  let control: Uint8Array | undefined;
+  let control: Uint8Array<ArrayBuffer> | undefined;
   if (descriptors.length > 0) {
     const length = CMSGHDR_SIZE + 4 * descriptors.length;
     control = new Uint8Array(Math.ceil(length / 8) * 8);
@@ -111,7 +112,7 @@ export async function sendMessage(
   let sent = 0;
   while (sent < frame.byteLength) {
     const rest = frame.subarray(sent);
-    const { msg } = header(rest, control);
+    const { msg } = header(c, rest, control);
     const result = Number(
       c.sendmsg(fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL),
     );
@@ -138,14 +139,14 @@ export interface RawMessage {
 async function receiveSome(
   c: Libc,
   fd: number,
-  data: Uint8Array,
+  data: Uint8Array<ArrayBuffer>,
   descriptors: number[],
   what: string,
   signal: AbortSignal | undefined,
 ): Promise<number> {
   const control = new Uint8Array(CONTROL_SIZE);
   for (;;) {
-    const { msg } = header(data, control);
+    const { msg } = header(c, data, control);
     const result = Number(
       c.recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC),
     );
