@@ -19,6 +19,7 @@ import { libcPath } from "../_libc.ts";
 import { idle, watchedCount } from "../_poller.ts";
 import { copy, lines } from "../io.ts";
 import { serve } from "../server.ts";
+import { spawnHandler } from "../spawn.ts";
 import {
   exists,
   isMissing,
@@ -380,4 +381,46 @@ Deno.test("a Descriptor refuses a bad number and closes once", () => {
   const channel = b.toChannel();
   assertInstanceOf(channel, DescriptorChannel);
   channel.close();
+});
+
+Deno.test("spawnHandler({ peerCredentials }) sets UNIXREMOTEPID, UNIXREMOTEEUID and UNIXREMOTEEGID of a Python client, as unixserver does", async () => {
+  if (await isMissing("python3")) return;
+  await using dir = await tempDir("fd-spawn-");
+  const path = dir.file("spawn.sock");
+  await using server = serve(
+    listenUnix(path),
+    spawnHandler(
+      [
+        "sh",
+        "-c",
+        'echo "$PROTO $UNIXREMOTEPID $UNIXREMOTEEUID $UNIXREMOTEEGID"',
+      ],
+      { peerCredentials, inheritEnv: ["PATH"] },
+    ),
+  );
+  const script =
+    "import os,socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);" +
+    "data=b''\nwhile True:\n  chunk=s.recv(100)\n  if not chunk: break\n  data+=chunk\n" +
+    "print(data.decode().strip(), '|', 'UNIX', os.getpid(), os.geteuid(), os.getegid())";
+  const { code, stdout, stderr } = await new Deno.Command("python3", {
+    args: ["-c", script, path],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(code, 0, decoder.decode(stderr));
+  const [told, own] = decoder.decode(stdout).trim().split(" | ");
+  assertEquals(told, own);
+  assertEquals(server.addr.transport, "unix");
+});
+
+Deno.test("spawnHandler() refuses a peerCredentials that is not a function", () => {
+  assertThrows(
+    () =>
+      spawnHandler(["true"], {
+        peerCredentials: "yes" as unknown as typeof peerCredentials,
+        clearEnv: true,
+      }),
+    TypeError,
+    "options.peerCredentials must be a function",
+  );
 });
