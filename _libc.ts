@@ -57,12 +57,6 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 /** `ENOTSOCK`. */
 export const ENOTSOCK = 88;
-/** `F_GETFL`. */
-const F_GETFL = 3;
-/** `F_SETFL`. */
-const F_SETFL = 4;
-/** `O_NONBLOCK`. */
-const O_NONBLOCK = 0o4000;
 /** `S_IFMT`, and the file types of `st_mode` (`<sys/stat.h>`). */
 const S_IFMT = 0o170000;
 const S_IFIFO = 0o010000;
@@ -108,9 +102,6 @@ const SYMBOLS = {
     result: "i32",
   },
   close: { parameters: ["i32"], result: "i32" },
-  dup: { parameters: ["i32"], result: "i32" },
-  // fcntl is variadic; the third argument is an int for the commands used.
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // The one blocking call: it runs on Deno's blocking pool, one at a time.
   poll: {
     parameters: ["buffer", "u64", "i32"],
@@ -287,12 +278,6 @@ export function check<T extends number | bigint>(
 ): T {
   if (result < 0) throw osError(what, errno(c));
   return result;
-}
-
-/** Sets `O_NONBLOCK` on `fd`. */
-export function setNonblocking(c: Libc, fd: number): void {
-  const flags = check(c, `fcntl ${fd}`, c.fcntl(fd, F_GETFL, 0));
-  check(c, `fcntl ${fd}`, c.fcntl(fd, F_SETFL, flags | O_NONBLOCK));
 }
 
 /** An `int` socket option of `fd`, or the errno when it has none. */

@@ -15,10 +15,7 @@
 import {
   type Libc,
   libc,
-  POLLERR,
-  POLLHUP,
   POLLIN,
-  POLLNVAL,
   SOCK_NONBLOCK,
   socketPairFds,
 } from "./_libc.ts";
@@ -89,9 +86,6 @@ async function run(c: Libc): Promise<void> {
     loop = undefined;
   }
 }
-
-/** The events that end a wait whatever was asked for. */
-export const POLL_FAILURE = POLLERR | POLLHUP | POLLNVAL;
 
 /**
  * Waits until `fd` is ready for `events` (`POLLIN`, `POLLOUT`), or fails;

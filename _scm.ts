@@ -29,7 +29,7 @@ import {
   SCM_RIGHTS,
   SOL_SOCKET,
 } from "./_libc.ts";
-import { POLL_FAILURE, ready } from "./_poller.ts";
+import { ready } from "./_poller.ts";
 
 /** The most descriptors in one message: Linux's `SCM_MAX_FD`. */
 export const MAX_DESCRIPTORS = 253;
@@ -154,10 +154,8 @@ async function receiveSome(
       const code = errno(c);
       if (code === EINTR) continue;
       if (code !== EAGAIN) throw osError(`${what}: recvmsg`, code);
-      const revents = await ready(fd, POLLIN, signal);
-      if ((revents & POLL_FAILURE) !== 0 && (revents & POLLIN) === 0) {
-        // Let recvmsg report what went wrong, or the end of the stream.
-      }
+      // On an error or hang-up too, the next recvmsg reports what happened.
+      await ready(fd, POLLIN, signal);
       continue;
     }
     const view = new DataView(msg.buffer);

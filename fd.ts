@@ -55,6 +55,8 @@ import {
   check,
   closeQuietly,
   type DescriptorKind,
+  EAGAIN,
+  EINTR,
   errno,
   familyOf,
   kindOf,
@@ -265,7 +267,7 @@ export class DescriptorFile implements Disposable {
       );
       if (n < 0) {
         const code = errno(c);
-        if (code === 11 || code === 4) continue;
+        if (code === EAGAIN || code === EINTR) continue;
         throw osError(`read ${this.fd}`, code);
       }
       buffer.set(scratch.subarray(0, n));
@@ -289,7 +291,9 @@ export class DescriptorFile implements Disposable {
       );
       if (n >= 0) return n;
       const code = errno(c);
-      if (code !== 11 && code !== 4) throw osError(`write ${this.fd}`, code);
+      if (code !== EAGAIN && code !== EINTR) {
+        throw osError(`write ${this.fd}`, code);
+      }
     }
   }
 

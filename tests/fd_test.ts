@@ -157,7 +157,7 @@ Deno.test("serve() on listenUnix() gives handlers the credentials of a Python cl
   if (await isMissing("python3")) return;
   await using dir = await tempDir("fd-cred-");
   const path = dir.file("cred.sock");
-  await using server = serve(listenUnix(path), async (conn) => {
+  await using _server = serve(listenUnix(path), async (conn) => {
     const { pid, uid, gid } = peerCredentials(conn);
     await writeAll(conn, `${pid} ${uid} ${gid}`);
   });
@@ -209,7 +209,7 @@ Deno.test("a DescriptorChannel passes a connected socket, a listener and the pay
     assertEquals(await readAll(here), "through");
     here.close();
     using adopted = listenerFd.toListener();
-    await using server = serve(adopted, (conn) => copy(conn, conn));
+    await using _server = serve(adopted, (conn) => copy(conn, conn));
     using client = await Deno.connect({
       transport: "unix",
       path: dir.file("l.sock"),
