@@ -57,6 +57,8 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 /** `ENOTSOCK`. */
 export const ENOTSOCK = 88;
+/** `F_DUPFD_CLOEXEC`: a duplicate that is not inherited by programs started later. */
+const F_DUPFD_CLOEXEC = 1030;
 /** `S_IFMT`, and the file types of `st_mode` (`<sys/stat.h>`). */
 const S_IFMT = 0o170000;
 const S_IFIFO = 0o010000;
@@ -102,6 +104,8 @@ const SYMBOLS = {
     result: "i32",
   },
   close: { parameters: ["i32"], result: "i32" },
+  // fcntl is variadic; its third argument is an int for F_DUPFD_CLOEXEC.
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // The one blocking call: it runs on Deno's blocking pool, one at a time.
   poll: {
     parameters: ["buffer", "u64", "i32"],
@@ -360,4 +364,22 @@ export function socketPairFds(c: Libc, flags = 0): [number, number] {
     c.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0, pair),
   );
   return [pair[0], pair[1]];
+}
+
+/** A close-on-exec duplicate of `fd`, owned by the caller. */
+export function duplicate(c: Libc, fd: number): number {
+  return check(
+    c,
+    `fcntl ${fd} F_DUPFD_CLOEXEC`,
+    c.fcntl(fd, F_DUPFD_CLOEXEC, 0),
+  );
+}
+
+/** A `struct sockaddr_un` for `path` (at most 107 bytes, checked by the caller). */
+export function socketAddress(path: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(path);
+  const address = new Uint8Array(2 + 108);
+  new DataView(address.buffer).setUint16(0, AF_UNIX, true);
+  address.set(bytes, 2);
+  return address;
 }
