@@ -1,6 +1,16 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { assertFlagsNeeded, headerFlags, runExample } from "./_examples.ts";
+import {
+  assertFlagsNeeded,
+  headerFlags,
+  headerFlagsIn,
+  runExample,
+  startExample,
+} from "./_examples.ts";
 import { libcPath } from "../_libc.ts";
+import { exists, readAll, tempDir, waitFor, writeAll } from "./_helpers.ts";
+
+/** The most connections the restart test's client makes: a bound on its loop. */
+const MAX_CLIENT_CONNECTIONS = 100_000;
 
 Deno.test("examples/socketpair.ts header asks for FFI and for reading its own module graph (the Worker)", () => {
   assertEquals(headerFlags("socketpair.ts"), [
@@ -37,4 +47,77 @@ Deno.test("examples/socketpair.ts names each flag it misses, the library's path 
     stdin: "x\n",
   });
   assertStringIncludes(result.stderr, `--allow-ffi=${libcPath()}`);
+});
+
+/** Connects again and again until `signal` aborts; counts echoes and failures by error name. */
+async function connectContinuously(
+  path: string,
+  signal: AbortSignal,
+  counts: { ok: number; failures: Map<string, number> },
+): Promise<void> {
+  for (let i = 0; i < MAX_CLIENT_CONNECTIONS && !signal.aborted; i++) {
+    try {
+      using conn = await Deno.connect({ transport: "unix", path });
+      await writeAll(conn, "hi\n");
+      await conn.closeWrite();
+      const answer = await readAll(conn);
+      if (answer !== "hi\n") throw new Error(`short answer ${answer}`);
+      counts.ok++;
+    } catch (error) {
+      const name = error instanceof Error ? error.name : String(error);
+      counts.failures.set(name, (counts.failures.get(name) ?? 0) + 1);
+    }
+  }
+}
+
+Deno.test("examples/restart_server.ts hands its listener to a second copy; a client connecting throughout sees no refused or reset connection", async () => {
+  await using dir = await tempDir("restart_");
+  const flags = headerFlagsIn("restart_server.ts", dir.path);
+  const path = dir.file("restart.sock");
+  const control = dir.file("restart.control");
+  const args = ["--path", path, "--control", control];
+  const first = await startExample("restart_server.ts", args, { flags });
+  const counts = { ok: 0, failures: new Map<string, number>() };
+  const stop = new AbortController();
+  const client = connectContinuously(path, stop.signal, counts);
+  try {
+    await waitFor(() => counts.ok >= 20, "echoes from the first server");
+    await using second = await startExample("restart_server.ts", args, {
+      flags,
+    });
+    const atHandover = counts.ok;
+    await waitFor(
+      () => counts.ok >= atHandover + 20,
+      "echoes after the handover",
+    );
+    // SIGCONT changes nothing for a running process: this waits for the
+    // first server to exit on its own (or kills it after STOP_TIMEOUT_MS).
+    const old = await first.stop("SIGCONT");
+    assertEquals(old.code, 0, old.stderr);
+    assertStringIncludes(old.stdout, "handed over");
+    stop.abort();
+    await client;
+    assertEquals(Object.fromEntries(counts.failures), {});
+    const last = await second.stop();
+    assertEquals(last.code, 0, last.stderr);
+    assertEquals(
+      await exists(path),
+      false,
+      "the last server removes its socket",
+    );
+  } finally {
+    stop.abort();
+    await client;
+    await first.stop();
+  }
+});
+
+Deno.test("examples/restart_server.ts names each flag it misses", async () => {
+  await using dir = await tempDir("restart_");
+  await assertFlagsNeeded("restart_server.ts", [
+    "--path",
+    dir.file("restart.sock"),
+    "--control",
+    dir.file("restart.control"),
+  ], { flags: headerFlagsIn("restart_server.ts", dir.path) });
 });
