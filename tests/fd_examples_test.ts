@@ -7,10 +7,8 @@ import {
   startExample,
 } from "./_examples.ts";
 import { libcPath } from "../_libc.ts";
-import { exists, readAll, tempDir, waitFor, writeAll } from "./_helpers.ts";
-
-/** The most connections the restart test's client makes: a bound on its loop. */
-const MAX_CLIENT_CONNECTIONS = 100_000;
+import { exists, tempDir, waitFor } from "./_helpers.ts";
+import { connectContinuously } from "./soak/restart.ts";
 
 Deno.test("examples/socketpair.ts header asks for FFI and for reading its own module graph (the Worker)", () => {
   assertEquals(headerFlags("socketpair.ts"), [
@@ -49,27 +47,6 @@ Deno.test("examples/socketpair.ts names each flag it misses, the library's path 
   assertStringIncludes(result.stderr, `--allow-ffi=${libcPath()}`);
 });
 
-/** Connects again and again until `signal` aborts; counts echoes and failures by error name. */
-async function connectContinuously(
-  path: string,
-  signal: AbortSignal,
-  counts: { ok: number; failures: Map<string, number> },
-): Promise<void> {
-  for (let i = 0; i < MAX_CLIENT_CONNECTIONS && !signal.aborted; i++) {
-    try {
-      using conn = await Deno.connect({ transport: "unix", path });
-      await writeAll(conn, "hi\n");
-      await conn.closeWrite();
-      const answer = await readAll(conn);
-      if (answer !== "hi\n") throw new Error(`short answer ${answer}`);
-      counts.ok++;
-    } catch (error) {
-      const name = error instanceof Error ? error.name : String(error);
-      counts.failures.set(name, (counts.failures.get(name) ?? 0) + 1);
-    }
-  }
-}
-
 Deno.test("examples/restart_server.ts hands its listener to a second copy; a client connecting throughout sees no refused or reset connection", async () => {
   await using dir = await tempDir("restart_");
   const flags = headerFlagsIn("restart_server.ts", dir.path);
@@ -77,7 +54,7 @@ Deno.test("examples/restart_server.ts hands its listener to a second copy; a cli
   const control = dir.file("restart.control");
   const args = ["--path", path, "--control", control];
   const first = await startExample("restart_server.ts", args, { flags });
-  const counts = { ok: 0, failures: new Map<string, number>() };
+  const counts = { ok: 0, failures: new Map<string, number>(), slowest: 0 };
   const stop = new AbortController();
   const client = connectContinuously(path, stop.signal, counts);
   try {

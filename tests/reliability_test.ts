@@ -28,6 +28,7 @@ import {
   udpFlood,
 } from "./soak/datagrams.ts";
 import { isMissing } from "./_helpers.ts";
+import { REDUCED_RESTART, restarts } from "./soak/restart.ts";
 import {
   ENGINE_REDUCED,
   lingerReplies,
@@ -142,4 +143,8 @@ Deno.test({
   async fn() {
     report("silent tls", await silentTlsClients(TLS_REDUCED.silent));
   },
+});
+
+Deno.test("examples/restart_server.ts restarts twice under continuous clients without a refused or reset connection", async () => {
+  report("restart", await restarts(REDUCED_RESTART));
 });

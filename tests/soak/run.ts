@@ -29,6 +29,7 @@ import { ENGINE_FULL, lingerReplies, resetFlood, tricklers } from "./engine.ts";
 import { FULL_SPAWN_LIMIT, spawnLimit } from "./spawn.ts";
 import { claimedLength, FULL_CLAIMED_LENGTH } from "./claimed_length.ts";
 import { silentTlsClients, TLS_FULL } from "./tls.ts";
+import { FULL_RESTART, restarts } from "./restart.ts";
 
 interface Scenario {
   title: string;
@@ -145,6 +146,12 @@ const scenarios: Scenario[] = [
     about:
       `${TLS_FULL.silent.clients} connections that never start the TLS handshake, against \`serveTls\` with maxConnections ${TLS_FULL.silent.maxConnections} and handshakeTimeout ${TLS_FULL.silent.handshakeTimeout} ms (lingerTimeout 0), then a real TLS client that asks for a reply. The server's side of each connection is counted in \`/proc/net/tcp\`. Asserted: the real client is served once the waves of silent clients have timed out, only it reaches the handler, every slot is free, nothing is reported to onError, and once the silent clients leave, no server socket is left and the descriptors come back to the baseline (within the 2 the runtime opens for its first TLS server).`,
     run: () => silentTlsClients(TLS_FULL.silent),
+  },
+  {
+    title: "Zero-downtime restart",
+    about:
+      `${FULL_RESTART.clients} clients connect continuously, one connection at a time each, to \`examples/restart_server.ts\` (a Unix echo server) while it is restarted ${FULL_RESTART.restarts} times: each new copy takes the listening socket over from the running one through its control socket (\`SCM_RIGHTS\`), and the old one stops accepting, drains and exits; ${FULL_RESTART.echoesBetween} echoes are awaited between restarts. Asserted: every connection gets its exact echo (none refused, reset or cut), and every old copy exits 0 by itself after handing over.`,
+    run: () => restarts(FULL_RESTART),
   },
 ];
 
