@@ -9,8 +9,6 @@
 
 import { adoptConn, adoptListener, descriptorOf } from "./_adopt.ts";
 import {
-  AF_UNIX,
-  check,
   closeQuietly,
   type DescriptorKind,
   duplicate,
@@ -23,16 +21,11 @@ import {
   osError,
   POLLIN,
   POLLOUT,
-  SOCK_CLOEXEC,
-  SOCK_STREAM,
-  socketAddress,
   socketPairFds,
+  unixSocketAt,
 } from "./_libc.ts";
 import { forget, ready } from "./_poller.ts";
 import { receiveMessage, sendMessage } from "./_scm.ts";
-// For the documentation's links.
-import type { MAX_DESCRIPTORS, MAX_PAYLOAD_BYTES } from "./_scm.ts";
-import { assertSocketPath, requirePermissions } from "./_socket_file.ts";
 
 /** A pipe's atomic write size (`PIPE_BUF`): a write this large never blocks after `POLLOUT`. */
 const PIPE_BUF = 4096;
@@ -358,25 +351,7 @@ export class DescriptorChannel implements Disposable {
    * @returns The connected channel.
    */
   static connect(path: string): DescriptorChannel {
-    assertSocketPath(path, "path");
-    requirePermissions({ op: "connect", network: "unix", address: path }, [
-      { name: "read", path },
-      { name: "write", path },
-      { name: "net", path },
-    ]);
-    const c = libc(`connect unix ${path}`);
-    const fd = check(
-      c,
-      `connect unix ${path}: socket`,
-      c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
-    );
-    const address = socketAddress(path);
-    if (c.connect(fd, address, address.byteLength) < 0) {
-      const code = errno(c);
-      c.close(fd);
-      throw osError(`connect unix ${path}`, code);
-    }
-    return new DescriptorChannel(fd);
+    return new DescriptorChannel(unixSocketAt("connect", path));
   }
 
   /**

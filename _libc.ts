@@ -11,6 +11,8 @@
  * @module
  */
 
+import { assertSocketPath, requirePermissions } from "./_socket_file.ts";
+
 /** `AF_UNIX`. */
 export const AF_UNIX = 1;
 /** `SOCK_STREAM`. */
@@ -82,6 +84,7 @@ const ERRNO_NAMES: Record<number, string> = {
   92: "ENOPROTOOPT",
   95: "EOPNOTSUPP",
   97: "EAFNOSUPPORT",
+  98: "EADDRINUSE",
   104: "ECONNRESET",
   107: "ENOTCONN",
   109: "ETOOMANYREFS",
@@ -264,6 +267,10 @@ export function osError(what: string, code: number): Error {
       return new Deno.errors.ConnectionReset(message);
     case 111:
       return new Deno.errors.ConnectionRefused(message);
+    case 98:
+      return new Deno.errors.AddrInUse(
+        `${message}; something is at this path already: remove a stale socket file, or choose another path`,
+      );
     case 2:
       return new Deno.errors.NotFound(message);
     case 13:
@@ -382,4 +389,40 @@ export function socketAddress(path: string): Uint8Array<ArrayBuffer> {
   new DataView(address.buffer).setUint16(0, AF_UNIX, true);
   address.set(bytes, 2);
   return address;
+}
+
+/**
+ * A Unix stream socket connected to `path` (`op` "connect"), or bound and
+ * listening there with `backlog` ("listen"), after checking the path and
+ * the permissions `Deno.connect` and `Deno.listen` would need there: FFI
+ * does not ask Deno, so the module does.
+ */
+export function unixSocketAt(
+  op: "connect" | "listen",
+  path: string,
+  backlog = 0,
+): number {
+  assertSocketPath(path, "path");
+  requirePermissions({ op, network: "unix", address: path }, [
+    { name: "read", path },
+    { name: "write", path },
+    { name: "net", path },
+  ]);
+  const what = `${op} unix ${path}`;
+  const c = libc(what);
+  const fd = check(
+    c,
+    `${what}: socket`,
+    c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+  );
+  const address = socketAddress(path);
+  const failed = op === "connect"
+    ? c.connect(fd, address, address.byteLength) < 0
+    : c.bind(fd, address, address.byteLength) < 0 || c.listen(fd, backlog) < 0;
+  if (failed) {
+    const code = errno(c);
+    c.close(fd);
+    throw osError(what, code);
+  }
+  return fd;
 }

@@ -51,21 +51,15 @@ import "./_deno_version.ts";
 
 import { adoptListener, descriptorOf } from "./_adopt.ts";
 import {
-  AF_UNIX,
   check,
-  errno,
   libc,
-  osError,
   SO_PEERCRED,
-  SOCK_CLOEXEC,
-  SOCK_STREAM,
-  socketAddress,
   socketPairFds,
   SOL_SOCKET,
+  unixSocketAt,
 } from "./_libc.ts";
 import { Descriptor, DescriptorChannel } from "./_descriptor.ts";
 import { MAX_DESCRIPTORS, MAX_PAYLOAD_BYTES } from "./_scm.ts";
-import { assertSocketPath, requirePermissions } from "./_socket_file.ts";
 
 export {
   Descriptor,
@@ -217,26 +211,6 @@ export function peerCredentials(
  * ```
  */
 export function listenUnix(path: string): Deno.Listener {
-  assertSocketPath(path, "path");
-  requirePermissions({ op: "listen", network: "unix", address: path }, [
-    { name: "read", path },
-    { name: "write", path },
-    { name: "net", path },
-  ]);
-  const c = libc(`listen unix ${path}`);
-  const fd = check(
-    c,
-    `listen unix ${path}: socket`,
-    c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
-  );
-  const address = socketAddress(path);
-  if (
-    c.bind(fd, address, address.byteLength) < 0 ||
-    c.listen(fd, LISTEN_BACKLOG) < 0
-  ) {
-    const code = errno(c);
-    c.close(fd);
-    throw osError(`listen unix ${path}`, code);
-  }
+  const fd = unixSocketAt("listen", path, LISTEN_BACKLOG);
   return adoptListener(fd, "unix");
 }
