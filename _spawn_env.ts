@@ -119,9 +119,14 @@ export function inheritedEnv(
 
 /**
  * The variables that describe the connection, as ucspi-tcp and ucspi-unix
- * set them.
+ * set them; the peer's ids when `peerCredentials` tells them.
  */
-export function connectionEnv(conn: Deno.Conn): Record<string, string> {
+export function connectionEnv(
+  conn: Deno.Conn,
+  peerCredentials?: (
+    conn: Deno.Conn,
+  ) => { pid: number; uid: number; gid: number },
+): Record<string, string> {
   const local = conn.localAddr;
   const remote = conn.remoteAddr;
   if (local.transport === "tcp" && remote.transport === "tcp") {
@@ -134,7 +139,17 @@ export function connectionEnv(conn: Deno.Conn): Record<string, string> {
     };
   }
   if (local.transport === "unix") {
-    return { PROTO: "UNIX", UNIXLOCALPATH: local.path };
+    const env: Record<string, string> = {
+      PROTO: "UNIX",
+      UNIXLOCALPATH: local.path,
+    };
+    if (peerCredentials !== undefined) {
+      const { pid, uid, gid } = peerCredentials(conn);
+      env.UNIXREMOTEPID = String(pid);
+      env.UNIXREMOTEEUID = String(uid);
+      env.UNIXREMOTEEGID = String(gid);
+    }
+    return env;
   }
   return {};
 }

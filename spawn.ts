@@ -17,9 +17,12 @@
  * | `TCPLOCALIP`, `TCPLOCALPORT` | the server's address for this connection |
  * | `UNIXLOCALPATH` | the server's socket path |
  *
- * ucspi-unix also passes the peer's process and user ids (`UNIXREMOTEPID`,
- * `UNIXREMOTEEUID`...), which come from `SO_PEERCRED`; Deno does not expose
- * it, so they are not set.
+ * ucspi-unix also passes the peer's process, user and group ids
+ * (`UNIXREMOTEPID`, `UNIXREMOTEEUID`, `UNIXREMOTEEGID`), from `SO_PEERCRED`,
+ * which Deno does not expose: they are set when the option
+ * `peerCredentials` is given `peerCredentials` from `@sockets/net/fd` (which
+ * needs `--allow-ffi`), on a server that listens with `listenUnix` from
+ * there.
  *
  * As `tcpserver` does, every variable of both families (the list of
  * ucspi-tcp's `tcp-environ(5)`, with `TCPINTERFACE` of its IPv6 patch, and of
@@ -112,6 +115,25 @@ export interface SpawnHandlerOptions {
    * @default {"inherit"}
    */
   stderr?: "inherit" | "null" | ((line: string, conn: Deno.Conn) => void);
+  /**
+   * Tells a Unix connection's peer (`SO_PEERCRED`), to set
+   * `UNIXREMOTEPID`, `UNIXREMOTEEUID` and `UNIXREMOTEEGID` as `unixserver`
+   * does: give `peerCredentials` from `@sockets/net/fd`. A function that
+   * throws fails the connection's handler.
+   *
+   * @default {undefined}
+   */
+  peerCredentials?: (conn: Deno.Conn) => PeerIds;
+}
+
+/** A peer's process, user and group ids, as `peerCredentials` from `@sockets/net/fd` gives them. */
+export interface PeerIds {
+  /** The peer's process id. */
+  pid: number;
+  /** The peer's effective user id. */
+  uid: number;
+  /** The peer's effective group id. */
+  gid: number;
 }
 
 /**
@@ -128,6 +150,7 @@ const SPAWN_HANDLER_OPTION_NAMES: readonly string[] = [
   "inheritEnv",
   "cwd",
   "stderr",
+  "peerCredentials",
 ];
 
 /** The standard error choices that are not a function. */
@@ -192,6 +215,7 @@ interface Spec {
   inheritEnv: readonly string[] | undefined;
   cwd: string | undefined;
   stderr: "inherit" | "null" | ((line: string, conn: Deno.Conn) => void);
+  peerCredentials: ((conn: Deno.Conn) => PeerIds) | undefined;
 }
 
 function assertCommand(command: unknown): asserts command is string[] {
@@ -382,7 +406,7 @@ async function serveConnection(
       env: {
         ...inheritedEnv(spec.inheritEnv),
         ...spec.env,
-        ...connectionEnv(conn),
+        ...connectionEnv(conn, spec.peerCredentials),
       },
       stdin: "piped",
       stdout: "piped",
@@ -626,6 +650,7 @@ export function spawnHandler(
     inheritEnv,
     cwd,
     stderr = "inherit",
+    peerCredentials,
   } = options;
   assertEnv(env);
   if (typeof clearEnv !== "boolean") {
@@ -653,12 +678,20 @@ export function spawnHandler(
       }`,
     );
   }
+  if (peerCredentials !== undefined && typeof peerCredentials !== "function") {
+    throw new TypeError(
+      `options.peerCredentials must be a function such as peerCredentials from @sockets/net/fd, got ${
+        show(peerCredentials)
+      }`,
+    );
+  }
   const spec: Spec = {
     command: Object.freeze([...command]),
     env: { ...env },
     inheritEnv: clearEnv ? [] : inheritEnv && Object.freeze([...inheritEnv]),
     cwd,
     stderr,
+    peerCredentials,
   };
   requireRunPermission(spec.command[0]);
   requireEnvPermission(spec.command[0], spec.inheritEnv);

@@ -29,6 +29,7 @@ import {
 } from "./soak/datagrams.ts";
 import { isMissing } from "./_helpers.ts";
 import { RULES_REDUCED, rulesFlood } from "./soak/rules.ts";
+import { REDUCED_RESTART, restarts } from "./soak/restart.ts";
 import {
   ENGINE_REDUCED,
   lingerReplies,
@@ -152,4 +153,8 @@ Deno.test({
   async fn() {
     report("rules", await rulesFlood(RULES_REDUCED.flood));
   },
+});
+
+Deno.test("examples/restart_server.ts restarts twice under continuous clients without a refused or reset connection", async () => {
+  report("restart", await restarts(REDUCED_RESTART));
 });

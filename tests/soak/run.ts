@@ -30,6 +30,7 @@ import { FULL_SPAWN_LIMIT, spawnLimit } from "./spawn.ts";
 import { claimedLength, FULL_CLAIMED_LENGTH } from "./claimed_length.ts";
 import { silentTlsClients, TLS_FULL } from "./tls.ts";
 import { RULES_FULL, rulesFlood } from "./rules.ts";
+import { FULL_RESTART, restarts } from "./restart.ts";
 
 interface Scenario {
   title: string;
@@ -152,6 +153,12 @@ const scenarios: Scenario[] = [
     about:
       `A dual-stack server allows 127.0.0.1 and denies ::1. An allowed client makes ${RULES_FULL.flood.requests} requests quiet, then ${RULES_FULL.flood.requests} more while ${RULES_FULL.flood.concurrency} threads of a Python process connect from ::1 until at least ${RULES_FULL.flood.denied} denied connections are made. Asserted: every denied connection is closed unread and counted in \`counters.refusedByRules\`, no handler runs for any, every allowed request is answered, and nothing is reported to onError; the allowed client's median connect-to-reply time is measured, quiet and during the flood.`,
     run: () => rulesFlood(RULES_FULL.flood),
+  },
+  {
+    title: "Zero-downtime restart",
+    about:
+      `${FULL_RESTART.clients} clients connect continuously, one connection at a time each, to \`examples/restart_server.ts\` (a Unix echo server) while it is restarted ${FULL_RESTART.restarts} times: each new copy takes the listening socket over from the running one through its control socket (\`SCM_RIGHTS\`), and the old one stops accepting, drains and exits; ${FULL_RESTART.echoesBetween} echoes are awaited between restarts. Asserted: every connection gets its exact echo (none refused, reset or cut), and every old copy exits 0 by itself after handing over.`,
+    run: () => restarts(FULL_RESTART),
   },
 ];
 

@@ -1,0 +1,100 @@
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assertFlagsNeeded,
+  headerFlags,
+  headerFlagsIn,
+  runExample,
+  startExample,
+} from "./_examples.ts";
+import { libcPath } from "../_libc.ts";
+import { exists, tempDir, waitFor } from "./_helpers.ts";
+import { connectContinuously } from "./soak/restart.ts";
+
+Deno.test("examples/socketpair.ts header asks for FFI and for reading its own module graph (the Worker)", () => {
+  assertEquals(headerFlags("socketpair.ts"), [
+    "--allow-ffi",
+    "--allow-read=.",
+  ]);
+});
+
+Deno.test("examples/socketpair.ts: a Worker child answers the parent over a socket pair", async () => {
+  const result = await runExample("socketpair.ts", [], {
+    stdin: "hello\nchild\n",
+  });
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.stdout, "HELLO\nCHILD\n");
+  assertStringIncludes(
+    result.stderr,
+    `talking to a child of process`,
+  );
+});
+
+Deno.test("examples/socketpair.ts runs with FFI scoped to the C library's absolute path", async () => {
+  const result = await runExample("socketpair.ts", [], {
+    flags: [`--allow-ffi=${libcPath()}`, "--allow-read=."],
+    stdin: "scoped\n",
+  });
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.stdout, "SCOPED\n");
+});
+
+Deno.test("examples/socketpair.ts names each flag it misses, the library's path with --allow-ffi", async () => {
+  await assertFlagsNeeded("socketpair.ts", [], { stdin: "x\n" });
+  const result = await runExample("socketpair.ts", [], {
+    flags: ["--allow-read=."],
+    stdin: "x\n",
+  });
+  assertStringIncludes(result.stderr, `--allow-ffi=${libcPath()}`);
+});
+
+Deno.test("examples/restart_server.ts hands its listener to a second copy; a client connecting throughout sees no refused or reset connection", async () => {
+  await using dir = await tempDir("restart_");
+  const flags = headerFlagsIn("restart_server.ts", dir.path);
+  const path = dir.file("restart.sock");
+  const control = dir.file("restart.control");
+  const args = ["--path", path, "--control", control];
+  const first = await startExample("restart_server.ts", args, { flags });
+  const counts = { ok: 0, failures: new Map<string, number>(), slowest: 0 };
+  const stop = new AbortController();
+  const client = connectContinuously(path, stop.signal, counts);
+  try {
+    await waitFor(() => counts.ok >= 20, "echoes from the first server");
+    await using second = await startExample("restart_server.ts", args, {
+      flags,
+    });
+    const atHandover = counts.ok;
+    await waitFor(
+      () => counts.ok >= atHandover + 20,
+      "echoes after the handover",
+    );
+    // SIGCONT changes nothing for a running process: this waits for the
+    // first server to exit on its own (or kills it after STOP_TIMEOUT_MS).
+    const old = await first.stop("SIGCONT");
+    assertEquals(old.code, 0, old.stderr);
+    assertStringIncludes(old.stdout, "handed over");
+    stop.abort();
+    await client;
+    assertEquals(Object.fromEntries(counts.failures), {});
+    const last = await second.stop();
+    assertEquals(last.code, 0, last.stderr);
+    assertEquals(
+      await exists(path),
+      false,
+      "the last server removes its socket",
+    );
+  } finally {
+    stop.abort();
+    await client;
+    await first.stop();
+  }
+});
+
+Deno.test("examples/restart_server.ts names each flag it misses", async () => {
+  await using dir = await tempDir("restart_");
+  await assertFlagsNeeded("restart_server.ts", [
+    "--path",
+    dir.file("restart.sock"),
+    "--control",
+    dir.file("restart.control"),
+  ], { flags: headerFlagsIn("restart_server.ts", dir.path) });
+});
