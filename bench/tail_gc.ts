@@ -22,10 +22,14 @@ if (!script) {
 }
 const port = 30_000 + Math.floor(Math.random() * 10_000);
 const v8 = ["--trace-gc", ...flags.split(",").filter(Boolean)].join(",");
+// V8 prints the trace with stdio, block-buffered into a pipe: stdbuf makes
+// it line-buffered, so each pause arrives when it happens.
 const child = new Deno.Command("taskset", {
   args: [
     "-c",
     "0",
+    "stdbuf",
+    "-oL",
     Deno.execPath(),
     "run",
     "-A",
@@ -40,7 +44,11 @@ const child = new Deno.Command("taskset", {
 const out: string[] = [];
 const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
 let text = "";
-while (!text.includes("LISTENING")) text += (await reader.read()).value ?? "";
+while (!text.includes("LISTENING")) {
+  const { value, done } = await reader.read();
+  if (done) throw new Error(`${server} did not start on port ${port}`);
+  text += value;
+}
 const drain = (async () => {
   while (true) {
     const { value, done } = await reader.read();
