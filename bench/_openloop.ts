@@ -9,6 +9,11 @@ export const OPEN_RATES = [20_000, 50_000, 80_000];
 export const OPEN_CONNS = 256;
 /** The servers measured open-loop: the module against the references. */
 export const OPEN_SERVERS = ["module", "raw", "node", "c-epoll"];
+/**
+ * Measured only when named in `--servers=`: the prefork pool, whose second
+ * worker shares the load generator's core on a 2-core machine.
+ */
+export const OPEN_OPTIONAL_SERVERS = ["workers-1", "workers-2"];
 
 export interface OpenTest {
   id: string;
@@ -48,9 +53,11 @@ export function openTests(
       rate.toLocaleString("en-US")
     } req/s over ${OPEN_CONNS} conn, 64 B`,
     rate,
-    servers: OPEN_SERVERS.filter((s) =>
-      !onlyServers || onlyServers.includes(s)
-    ),
+    servers: onlyServers
+      ? onlyServers.filter((s) =>
+        OPEN_SERVERS.includes(s) || OPEN_OPTIONAL_SERVERS.includes(s)
+      )
+      : OPEN_SERVERS,
   })).filter((t) => only.test(t.id));
 }
 

@@ -203,7 +203,10 @@ for (const conns of [1, 16]) {
 const IDLE_SERVERS = ["module", "raw", "node", "c-epoll"];
 
 // Open-loop latency: the headline latency figure (bench/_openloop.ts).
-const openTestList = openTests(only, onlyServers);
+const openTestList = openTests(only, onlyServers).map((t) => ({
+  ...t,
+  servers: t.servers.filter((s) => SERVERS.some((d) => d.id === s)),
+}));
 const openSamples = new Map<string, OpenSample[]>();
 
 // ------------------------------------------------------------ measurement
