@@ -20,7 +20,6 @@ const script = {
 if (!script) {
   throw new Error(`unknown server ${server}: module, raw or node-in-deno`);
 }
-const port = 30_000 + Math.floor(Math.random() * 10_000);
 const v8 = ["--trace-gc", ...flags.split(",").filter(Boolean)].join(",");
 // V8 prints the trace with stdio, block-buffered into a pipe: stdbuf makes
 // it line-buffered, so each pause arrives when it happens.
@@ -37,18 +36,19 @@ const child = new Deno.Command("taskset", {
     `--v8-flags=${v8}`,
     `${BENCH}${script}`,
     "echo",
-    `tcp:127.0.0.1:${port}`,
+    "tcp:127.0.0.1:0",
   ],
   stdout: "piped",
 }).spawn();
 const out: string[] = [];
 const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
 let text = "";
-while (!text.includes("LISTENING")) {
+while (!/LISTENING \d+\n/.test(text)) {
   const { value, done } = await reader.read();
-  if (done) throw new Error(`${server} did not start on port ${port}`);
+  if (done) throw new Error(`${server} did not start`);
   text += value;
 }
+const port = /LISTENING (\d+)/.exec(text)![1];
 const drain = (async () => {
   while (true) {
     const { value, done } = await reader.read();

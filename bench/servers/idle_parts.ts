@@ -2,7 +2,12 @@
 // connection costs part by part (bench/idle_parts.ts). Each echoes the first
 // read (the load generator waits for one echo per connection), then:
 //
-//   deno run -A --unstable-net bench/servers/idle_parts.ts VARIANT tcp:HOST:PORT
+//   deno run -A --unstable-net --v8-flags=--expose-gc \
+//     bench/servers/idle_parts.ts VARIANT tcp:HOST:PORT
+//
+// On SIGUSR1 it collects garbage and prints "HEAP used external rss", in
+// bytes (Deno.memoryUsage()), so that the JavaScript heap, the backing stores
+// of ArrayBuffers and the rest (Deno's own) can be told apart.
 //
 //   raw-hold        Deno.listen; holds the connection with no read pending
 //   raw-read64      Deno.listen; a read pending into its own 64-byte buffer
@@ -49,6 +54,12 @@ const handlers: Record<string, (conn: Deno.Conn) => Promise<unknown>> = {
 };
 const handler = handlers[variant];
 if (!handler) throw new Error(`unknown variant ${variant}`);
+Deno.addSignalListener("SIGUSR1", () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const { heapUsed, external, rss } = Deno.memoryUsage();
+  console.log(`HEAP ${heapUsed} ${external} ${rss}`);
+});
+
 const onListen = (addr: Deno.Addr) =>
   console.log(`LISTENING ${"port" in addr ? addr.port : addr.path}`);
 
