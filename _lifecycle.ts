@@ -363,6 +363,8 @@ export function assertStreamLimits(options: {
  * What a stream server has done so far, as an operator of nginx
  * (`stub_status`) or HAProxy (`show stat`) reads it: plain counts since the
  * server started, read at any moment from {@linkcode Server.counters}.
+ * Bytes in and out are not counted: the handler reads and writes the raw
+ * `Deno.Conn`, and counting would wrap every read and write of every connection.
  *
  * @example Read a server's counters
  * ```ts
@@ -383,6 +385,13 @@ export interface ServerCounters {
   readonly active: number;
   /** Connections closed before any handler ran because `allow` or `deny` refused their client. */
   readonly refusedByRules: number;
+  /**
+   * Times the server reached `maxConnections` and paused accepting until a
+   * connection ended: the clients that came meanwhile waited in the backlog,
+   * none was refused. An iterative server (`maxConnections: 1`) counts each
+   * connection.
+   */
+  readonly limitReached: number;
   /** Connections the server ended at `idleTimeout`, `connectionTimeout` or the handler's `context.setDeadline`. */
   readonly timedOut: number;
   /** Handlers that threw or rejected, each reported to `onError`. */

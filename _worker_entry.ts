@@ -4,8 +4,12 @@
 
 import { show } from "./_validate.ts";
 import type { FromWorker, ToWorker } from "./_worker_protocol.ts";
-import { readPermissionFix, toWire } from "./_worker_protocol.ts";
-import type { ConnectionHandler, Server } from "./server.ts";
+import {
+  COUNTERS_INTERVAL_MS,
+  readPermissionFix,
+  toWire,
+} from "./_worker_protocol.ts";
+import type { ConnectionHandler, Server, ServerCounters } from "./server.ts";
 import { serveTcp } from "./tcp.ts";
 
 /** The part of a worker's global scope used here; Deno's types describe the main thread's. */
@@ -35,9 +39,28 @@ let stopping = false;
 let dying = false;
 /** Settles when the start has finished, whether it succeeded or not. */
 let started: Promise<void> = Promise.resolve();
+let countersTimer: ReturnType<typeof setInterval> | undefined;
+/** The counters last sent, as JSON, so that unchanged ones are not sent again. */
+let countersSent = "";
 
 function post(message: FromWorker): void {
   scope.postMessage(message);
+}
+
+/** Sends the server's counters if they changed since they were last sent. */
+function sendCounters(): void {
+  if (server === undefined) return;
+  const counters = server.counters;
+  const json = JSON.stringify(counters);
+  if (json === countersSent) return;
+  countersSent = json;
+  post({ type: "counters", counters });
+}
+
+/** The server's counters for the worker's last message; none is sent after it. */
+function lastCounters(): ServerCounters | undefined {
+  clearInterval(countersTimer);
+  return server?.counters;
 }
 
 /**
@@ -56,6 +79,7 @@ function die(reason: string, error?: unknown): void {
       type: "died",
       reason,
       ...(error === undefined ? {} : { error: toWire(error) }),
+      counters: lastCounters(),
     });
     closeWorker();
   });
@@ -68,7 +92,11 @@ scope.close = () => die("the worker called self.close()");
 scope.addEventListener("unload", () => {
   if (dying) return;
   dying = true;
-  post({ type: "died", reason: "the worker called Deno.exit()" });
+  post({
+    type: "died",
+    reason: "the worker called Deno.exit()",
+    counters: lastCounters(),
+  });
 });
 
 // An uncaught error would end the worker with an event that carries only a
@@ -140,6 +168,7 @@ async function start(message: ToWorker & { type: "start" }): Promise<void> {
     hostname: server.addr.hostname,
     port: server.addr.port,
   });
+  countersTimer = setInterval(sendCounters, COUNTERS_INTERVAL_MS);
 }
 
 async function stop(): Promise<void> {
@@ -147,7 +176,7 @@ async function stop(): Promise<void> {
   await started;
   if (server === undefined) return;
   await server.shutdown();
-  post({ type: "finished" });
+  post({ type: "finished", counters: lastCounters() });
 }
 
 scope.onmessage = ({ data }) => {

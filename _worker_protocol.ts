@@ -3,7 +3,16 @@
 // of each is cheap, and both sides switch on `type`.
 
 import { permissionFlag } from "./_errors.ts";
+import type { ServerCounters } from "./_lifecycle.ts";
 import type { ProxyOptions } from "./proxy.ts";
+
+/**
+ * How often, at most, a serving worker sends its counters to the pool, and
+ * only when they changed: an operator reads counters by the second (as
+ * `watch`, HAProxy's stats page or a metrics scrape do), and one small
+ * message a second per worker costs nothing next to serving.
+ */
+export const COUNTERS_INTERVAL_MS = 1_000;
 
 /** What the main thread tells a worker. */
 export type ToWorker =
@@ -50,14 +59,23 @@ export type FromWorker =
     error: WireError;
   }
   | {
+    /** The worker's counters changed: sent at most every {@linkcode COUNTERS_INTERVAL_MS}. */
+    type: "counters";
+    counters: ServerCounters;
+  }
+  | {
     /** The worker is ending on its own: an uncaught error, `close()` or `Deno.exit()`. */
     type: "died";
     reason: string;
     error?: WireError;
+    /** Its last counters, when it was serving. */
+    counters?: ServerCounters;
   }
   | {
     /** The worker has drained after a `shutdown` and may be terminated. */
     type: "finished";
+    /** Its final counters, when it was serving. */
+    counters?: ServerCounters;
   };
 
 /** An error as it crosses the boundary: the structured clone of an Error keeps neither Deno's classes nor `name`. */

@@ -223,10 +223,21 @@ export interface DatagramServerCounters {
   readonly busy: number;
   /** Datagrams dropped before the handler because `allow` or `deny` refused their sender. */
   readonly refusedByRules: number;
+  /**
+   * Times all `maxConcurrency` handlers were running at once, so that the
+   * next datagrams waited in the socket's receive buffer (where the system
+   * drops what overflows it); none is dropped by the server. An iterative
+   * server (`maxConcurrency: 1`) counts each datagram handled.
+   */
+  readonly limitReached: number;
   /** Handlers given up at `handlerTimeout`, as {@linkcode DatagramServer.timedOut}. */
   readonly timedOut: number;
   /** Handlers that threw or rejected, or whose reply could not be sent, each reported to `onError`. */
   readonly handlerErrors: number;
+  /** Bytes of the datagrams received (as truncated to `maxDatagramSize`), those refused included. */
+  readonly bytesIn: number;
+  /** Bytes of the replies sent. */
+  readonly bytesOut: number;
 }
 
 /**
@@ -307,7 +318,11 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
   #timedOut = 0;
   #received = 0;
   #refusedByRules = 0;
+  #limitReached = 0;
   #handlerErrors = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  readonly #maxConcurrency: number;
   readonly #rules: RuleGate | undefined;
   /** Idle workers; waking one with `true` hands it a receive to post. */
   readonly #parked: ((receive: boolean) => void)[] = [];
@@ -343,6 +358,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       DEFAULT_HANDLER_TIMEOUT_MS;
     this.#rules = ruleGate(options);
     const workers = options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
+    this.#maxConcurrency = workers;
     this.#receives = new ReceiveWindow(workers, this.#wakeReceivers);
     try {
       this.#lifecycle.listen(this.#addr, () => this.shutdown());
@@ -386,8 +402,11 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       received: this.#received,
       busy: this.#busy,
       refusedByRules: this.#refusedByRules,
+      limitReached: this.#limitReached,
       timedOut: this.#timedOut,
       handlerErrors: this.#handlerErrors,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
     };
   }
 
@@ -532,13 +551,14 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
       this.#wakeReceivers();
       this.#lifecycle.succeeded();
       this.#received++;
+      this.#bytesIn += data.length;
       // A datagram that arrives during a shutdown is not served.
       if (this.#stopping) return;
       if (this.#rules !== undefined && !admits(this.#rules, from)) {
         this.#refusedByRules++;
         continue;
       }
-      this.#busy++;
+      if (++this.#busy === this.#maxConcurrency) this.#limitReached++;
       try {
         let reply = this.#handler(data, from, worker);
         // Awaiting a plain reply would cost a turn of the microtask queue.
@@ -580,7 +600,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr>
     }
     this.#checkReply?.(reply, to);
     try {
-      await this.#socket.send(reply, to);
+      const sent = await this.#socket.send(reply, to);
+      this.#bytesOut += sent;
     } catch (error) {
       throw this.#explain(error, "send", to);
     }

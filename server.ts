@@ -85,6 +85,7 @@ export type {
 export type { ServerCounters } from "./_lifecycle.ts";
 export type { ProxyOptions } from "./proxy.ts";
 export type { AccessRules } from "./_rules.ts";
+export { readAccessRules } from "./access_rules.ts";
 export * from "./datagram_server.ts";
 
 /**
@@ -229,6 +230,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   #tick = 0;
   #accepted = 0;
   #refusedByRules = 0;
+  #limitReached = 0;
   #timedOut = 0;
   #handlerErrors = 0;
   /** The one server-wide timer: the next idle sweep or the earliest deadline, whichever comes first. */
@@ -289,6 +291,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       accepted: this.#accepted,
       active: this.#connections.size,
       refusedByRules: this.#refusedByRules,
+      limitReached: this.#limitReached,
       timedOut: this.#timedOut,
       handlerErrors: this.#handlerErrors,
     };
@@ -394,6 +397,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     while (!this.#stopping) {
       if (this.#connections.size >= this.#maxConnections) {
         // Pause, not accept-then-close: waiting clients stay in the backlog.
+        this.#limitReached++;
         await new Promise<void>((resolve) => this.#slotFreed = resolve);
         this.#slotFreed = undefined;
         continue;

@@ -69,6 +69,7 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   Lifecycle,
   SERVE_OPTION_NAMES,
+  type ServerCounters,
   type ServerOptions,
 } from "./_lifecycle.ts";
 import { DEFAULT_LISTEN_HOSTNAME, joinHostPort } from "./_address.ts";
@@ -86,6 +87,7 @@ export type {
   AccessRules,
   ProxyOptions,
   ServeOptions,
+  ServerCounters,
   ServerOptions,
 } from "./server.ts";
 
@@ -173,6 +175,14 @@ export interface WorkerPool extends AsyncDisposable {
   /** How many workers are serving now. */
   readonly workers: number;
   /**
+   * The sum of every worker's {@linkcode ServerCounters}, those of workers
+   * that died or were replaced included; `active` counts the workers serving
+   * now. Each worker sends its counters at most once a second while it
+   * serves, so the sum may lag by that much; after `finished` it is exact,
+   * unless a worker had to be terminated before it reported.
+   */
+  readonly counters: ServerCounters;
+  /**
    * Resolves when the pool has stopped and every worker is terminated;
    * rejects if the pool stopped because its workers kept dying.
    */
@@ -229,6 +239,27 @@ interface Member {
   started: PromiseWithResolvers<Deno.NetAddr>;
   /** Resolves when the worker is terminated. */
   gone: PromiseWithResolvers<void>;
+  /** The counters it last sent. */
+  counters: ServerCounters | undefined;
+}
+
+/** Counters that are all zero: the start of every sum. */
+function noCounters(): ServerCounters {
+  return {
+    accepted: 0,
+    active: 0,
+    refusedByRules: 0,
+    limitReached: 0,
+    timedOut: 0,
+    handlerErrors: 0,
+  };
+}
+
+/** Adds `counters` to `sum`, in place. */
+function addCounters(sum: ServerCounters, counters: ServerCounters): void {
+  for (const name of Object.keys(sum) as (keyof ServerCounters)[]) {
+    (sum as Record<keyof ServerCounters, number>)[name] += counters[name];
+  }
 }
 
 /** The options that `serveWorkers` passes to every worker as they are. */
@@ -255,6 +286,8 @@ class Pool implements WorkerPool {
   readonly #members = new Set<Member>();
   readonly #deaths: number[] = [];
   readonly #finished = Promise.withResolvers<void>();
+  /** The sum of the last counters of the workers that have ended. */
+  readonly #endedCounters = noCounters();
   #addr: Deno.NetAddr | undefined;
   /** Set once every first worker listens and `onListen` has run. */
   #running = false;
@@ -311,6 +344,14 @@ class Pool implements WorkerPool {
     return count;
   }
 
+  get counters(): ServerCounters {
+    const sum = { ...this.#endedCounters };
+    for (const member of this.#members) {
+      if (member.counters !== undefined) addCounters(sum, member.counters);
+    }
+    return sum;
+  }
+
   get finished(): Promise<void> {
     return this.#finished.promise;
   }
@@ -364,6 +405,7 @@ class Pool implements WorkerPool {
       ended: false,
       started: Promise.withResolvers(),
       gone: Promise.withResolvers(),
+      counters: undefined,
     };
     // Whoever waits for the start sees a failure; nobody else needs to.
     member.started.promise.catch(() => {});
@@ -403,7 +445,11 @@ class Pool implements WorkerPool {
       case "error":
         this.#lifecycle.report(fromWire(data.error));
         break;
+      case "counters":
+        member.counters = data.counters;
+        break;
       case "died": {
+        member.counters = data.counters ?? member.counters;
         const cause = data.error === undefined
           ? undefined
           : fromWire(data.error);
@@ -414,6 +460,7 @@ class Pool implements WorkerPool {
         break;
       }
       case "finished":
+        member.counters = data.counters ?? member.counters;
         this.#end(member);
         break;
     }
@@ -425,6 +472,9 @@ class Pool implements WorkerPool {
     member.ended = true;
     member.worker.terminate();
     this.#members.delete(member);
+    if (member.counters !== undefined) {
+      addCounters(this.#endedCounters, { ...member.counters, active: 0 });
+    }
     if (!member.listening) {
       member.started.reject(
         reason ?? new Error("serveWorkers: the pool stopped while starting"),

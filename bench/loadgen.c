@@ -3,7 +3,7 @@
 // the bottleneck (it reports its own CPU use to prove it).
 //
 //   loadgen MODE ADDRESS [-c conns] [-d seconds] [-w warmup] [-s size]
-//           [-b window] [-p server-pid]
+//           [-b window] [-p server-pid] [-P v1|v2]
 //
 //   MODE     pingpong  each connection sends `size` bytes and waits for them
 //                      to come back (requests/s, latency percentiles)
@@ -14,6 +14,9 @@
 //            idle      open `conns` connections, echo once on each, print
 //                      "READY", then hold them until stdin closes
 //   ADDRESS  tcp:HOST:PORT | unix:PATH | udp:HOST:PORT
+//
+// With -P (connrate only), each connection first sends a PROXY protocol
+// header of that version, naming a made-up client, then reads the greeting.
 //
 // With -p, the server's CPU time (user + system, children included) is read
 // from /proc at the start and the end of the measured interval, so warm-up
@@ -334,8 +337,38 @@ static void on_bulk(struct conn *c, uint32_t events) {
 
 static int pending_starts;
 
+// The PROXY header each connrate connection sends first (-P), or none.
+static const char *proxy_header;
+static size_t proxy_len;
+
+static void set_proxy(const char *version) {
+  // v2: signature, PROXY command, TCP over IPv4, 12 bytes of addresses:
+  // 203.0.113.7:50000 to 192.0.2.1:443, as the v1 line says.
+  static const char v2[] =
+      "\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c"
+      "\xcb\x00\x71\x07\xc0\x00\x02\x01\xc3\x50\x01\xbb";
+  static const char v1[] = "PROXY TCP4 203.0.113.7 192.0.2.1 50000 443\r\n";
+  if (!strcmp(version, "v1")) {
+    proxy_header = v1;
+    proxy_len = sizeof v1 - 1;
+  } else if (!strcmp(version, "v2")) {
+    proxy_header = v2;
+    proxy_len = sizeof v2 - 1;
+  } else {
+    fprintf(stderr, "loadgen: -P takes v1 or v2, got %s\n", version);
+    exit(2);
+  }
+}
+
 static void on_connrate(struct conn *c, uint32_t events) {
-  (void)events;
+  if (c->out > 0 && events & EPOLLOUT) {
+    // Connected: the header is far smaller than a socket's buffer.
+    if (write(c->fd, proxy_header, proxy_len) != (ssize_t)proxy_len) {
+      fail(c, "write PROXY header");
+    }
+    c->out = 0;
+    watch(c, EPOLLIN, EPOLL_CTL_MOD);
+  }
   while (1) {
     ssize_t n = read(c->fd, scratch, BULK_CHUNK);
     if (n > 0) continue;
@@ -357,7 +390,8 @@ static void start_pending(void) {
     struct conn *c = &table[i];
     if (c->fd >= 0) continue;
     if (start_connect(c) < 0) return;  // backlog full: try again soon
-    watch(c, EPOLLIN, EPOLL_CTL_ADD);
+    c->out = proxy_len;
+    watch(c, proxy_len ? EPOLLIN | EPOLLOUT : EPOLLIN, EPOLL_CTL_ADD);
     pending_starts--;
   }
 }
@@ -696,6 +730,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(flag, "-s")) size = atol(value);
     else if (!strcmp(flag, "-b")) window = atol(value);
     else if (!strcmp(flag, "-p")) server_pid = atoi(value);
+    else if (!strcmp(flag, "-P") && mode == CONNRATE) set_proxy(value);
     else {
       fprintf(stderr, "loadgen: unknown flag %s\n", flag);
       return 2;

@@ -68,6 +68,8 @@ interface ServerDef {
   command: (kind: Kind, address: string) => string[];
   /** The CPUs it may run on: a pool of workers gets both, the client's too. */
   cpus?: string;
+  /** Flags for the load generator against this server (a PROXY header). */
+  loadArgs?: string[];
 }
 
 const DENO = [Deno.execPath(), "run", "-A", "--unstable-net"];
@@ -144,6 +146,67 @@ if (hasWorkers) {
   }
 }
 
+// TLS servers: the certificate and key are made into the temp dir by
+// makeCertificate() before the first TLS test (no key is committed).
+const tlsFiles = () => [`${tmp}/cert.pem`, `${tmp}/key.pem`];
+SERVERS.push(
+  {
+    id: "module-tls",
+    label: "@sockets/net TLS",
+    transports: ["tcp"],
+    kinds: ["echo"],
+    command: (kind, address) => [
+      ...DENO,
+      `${BENCH}servers/tls_module.ts`,
+      kind,
+      address,
+      ...tlsFiles(),
+    ],
+  },
+  {
+    id: "raw-tls",
+    label: "raw Deno TLS",
+    transports: ["tcp"],
+    kinds: ["echo"],
+    command: (kind, address) => [
+      ...DENO,
+      `${BENCH}servers/tls_raw_deno.ts`,
+      kind,
+      address,
+      ...tlsFiles(),
+    ],
+  },
+  {
+    id: "node-tls",
+    label: "Node TLS",
+    transports: ["tcp"],
+    kinds: ["echo"],
+    command: (kind, address) => [
+      "node",
+      `${BENCH}servers/tls_node.mjs`,
+      kind,
+      address,
+      ...tlsFiles(),
+    ],
+  },
+);
+// The same greeting server reading a PROXY header first, v1 or v2.
+for (const version of ["v1", "v2"]) {
+  SERVERS.push({
+    id: `module-proxy-${version}`,
+    label: `@sockets/net, PROXY ${version}`,
+    transports: ["tcp"],
+    kinds: ["hello"],
+    loadArgs: ["-P", version],
+    command: (kind, address) => [
+      ...DENO,
+      `${BENCH}servers/proxy_module.ts`,
+      kind,
+      address,
+    ],
+  });
+}
+
 // ------------------------------------------------------------------ tests
 
 type Mode = "pingpong" | "bulk" | "connrate" | "udp";
@@ -155,6 +218,14 @@ interface TestDef {
   transport: Transport;
   conns: number;
   servers: string[];
+  /** What the server does; by default hello for connrate, echo otherwise. */
+  kind?: Kind;
+  /** The server the ratios compare with; by default raw Deno. */
+  baseline?: string;
+  /** The module's server in the targets; by default module. */
+  subject?: string;
+  /** Load from tls_loadgen.c, over TLS. */
+  tls?: boolean;
 }
 
 const STREAM = ["module", "raw", "node", "c-epoll", "c-fork"];
@@ -199,6 +270,38 @@ for (const conns of [1, 16]) {
     servers: ["module", "raw", "node", "c-epoll"],
   });
 }
+
+// TLS: full handshakes (each with one 64-byte echo), bulk and ping-pong.
+const TLS_SERVERS = ["module-tls", "raw-tls", "node-tls"];
+for (
+  const [mode, conns, what] of [
+    ["connrate", 16, "handshakes (connect, handshake, 64 B echo, close)"],
+    ["bulk", 1, "bulk echo, 64 KiB writes"],
+    ["pingpong", 16, "ping-pong, 64 B"],
+  ] as const
+) {
+  TESTS.push({
+    id: `tls-${mode === "connrate" ? "handshake" : mode}-c${conns}`,
+    title: `TLS ${what}, ${conns} ${mode === "connrate" ? "at once" : "conn"}`,
+    mode,
+    transport: "tcp",
+    conns,
+    servers: TLS_SERVERS,
+    kind: "echo",
+    baseline: "raw-tls",
+    subject: "module-tls",
+    tls: true,
+  });
+}
+// PROXY: the greeting connection rate with a v1 or v2 header read first.
+TESTS.push({
+  id: "proxy-connrate-c16",
+  title: "TCP connection rate (greeting) behind a PROXY header, 16 at once",
+  mode: "connrate",
+  transport: "tcp",
+  conns: 16,
+  servers: ["module-proxy-v1", "module-proxy-v2", "module", "raw"],
+});
 
 const IDLE_SERVERS = ["module", "raw", "node", "c-epoll"];
 
@@ -255,6 +358,42 @@ async function build(): Promise<void> {
       );
     }
   }
+}
+
+/**
+ * Builds tls_loadgen.c and makes a throwaway certificate (ECDSA P-256, for
+ * 127.0.0.1) into the temp dir; returns why TLS cannot run, or undefined.
+ */
+async function prepareTls(): Promise<string | undefined> {
+  const binary = `${BUILD}/tls_loadgen`;
+  const source = `${BENCH}tls_loadgen.c`;
+  const built = await Deno.stat(binary).catch(() => null);
+  if (!built || built.mtime! < (await Deno.stat(source)).mtime!) {
+    const cc = await new Deno.Command("cc", {
+      args: ["-O2", "-Wall", "-o", binary, source, "-lssl", "-lcrypto"],
+      stderr: "piped",
+    }).output();
+    if (cc.code !== 0) {
+      return `tls_loadgen.c did not build against OpenSSL (install libssl-dev): ${
+        new TextDecoder().decode(cc.stderr).split("\n")[0]
+      }`;
+    }
+  }
+  const req = await new Deno.Command("openssl", {
+    args: [
+      ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
+        .split(" "),
+      "-keyout",
+      `${tmp}/key.pem`,
+      "-out",
+      `${tmp}/cert.pem`,
+    ],
+    stderr: "piped",
+  }).output().catch(() => null);
+  if (!req || req.code !== 0) {
+    return "openssl req could not make a certificate (install openssl)";
+  }
+  return undefined;
 }
 
 /** The hard limit of open files: servers and the load generator get it as their soft limit. */
@@ -341,12 +480,14 @@ async function loadgen(
   address: string,
   conns: number,
   pid: number,
+  extra: string[] = [],
+  program = "loadgen",
 ): Promise<Record<string, number>> {
   const { code, stdout, stderr } = await new Deno.Command("taskset", {
     args: [
       "-c",
       CLIENT_CPU,
-      `${BUILD}/loadgen`,
+      `${BUILD}/${program}`,
       mode,
       address,
       "-c",
@@ -357,6 +498,7 @@ async function loadgen(
       String(PLAN.warmup),
       "-p",
       String(pid),
+      ...extra,
     ],
   }).output();
   const text = new TextDecoder().decode(stdout);
@@ -369,7 +511,8 @@ async function loadgen(
 }
 
 async function measure(test: TestDef, server: ServerDef): Promise<Sample> {
-  const kind: Kind = test.mode === "connrate" ? "hello" : "echo";
+  const kind: Kind = test.kind ??
+    (test.mode === "connrate" ? "hello" : "echo");
   const running = await startServer(server, kind, test.transport);
   try {
     const r = await loadgen(
@@ -377,6 +520,8 @@ async function measure(test: TestDef, server: ServerDef): Promise<Sample> {
       running.address,
       test.conns,
       running.pid,
+      server.loadArgs,
+      test.tls ? "tls_loadgen" : "loadgen",
     );
     return {
       rate: r.rate,
@@ -454,11 +599,17 @@ async function measureIdle(server: ServerDef): Promise<IdleSample> {
 // ------------------------------------------------------------------- run
 
 if (!reportOnly) await build();
+/** Why the TLS tests were skipped, if they were. */
+const tlsSkipped = !reportOnly && TESTS.some((t) => t.tls && only.test(t.id))
+  ? await prepareTls()
+  : undefined;
+if (tlsSkipped) console.log(`TLS tests skipped: ${tlsSkipped}`);
 const serversById = new Map(SERVERS.map((s) => [s.id, s]));
-const tests = TESTS.filter((t) => only.test(t.id)).map((t) => ({
-  ...t,
-  servers: t.servers.filter((s) => !onlyServers || onlyServers.includes(s)),
-}));
+const tests = TESTS.filter((t) => only.test(t.id) && !(t.tls && tlsSkipped))
+  .map((t) => ({
+    ...t,
+    servers: t.servers.filter((s) => !onlyServers || onlyServers.includes(s)),
+  }));
 const samples = new Map<string, Sample[]>();
 const idle = new Map<string, IdleSample[]>();
 const key = (test: string, server: string) => `${test} ${server}`;
@@ -624,12 +775,13 @@ if (!hasWorkers) {
   );
 }
 
+if (tlsSkipped) lines.push(`The TLS tests have no rows: ${tlsSkipped}.`, "");
 lines.push(
   ...openReport(openTestList, openSamples, (id) => serversById.get(id)!.label),
 );
 
 for (const test of tests) {
-  const raw = summary(test, "raw");
+  const raw = summary(test, test.baseline ?? "raw");
   const unit = test.mode === "bulk"
     ? "MB/s"
     : test.mode === "connrate"
@@ -700,8 +852,8 @@ function check(name: string, value: number, goal: number, atMost = false) {
   );
 }
 for (const test of tests) {
-  const mod = summary(test, "module");
-  const raw = summary(test, "raw");
+  const mod = summary(test, test.subject ?? "module");
+  const raw = summary(test, test.baseline ?? "raw");
   if (!mod || !raw) continue;
   check(
     `${test.id}: throughput × raw Deno`,
@@ -802,7 +954,17 @@ console.log(`wrote ${outDir}/RESULTS.md and chart.svg`);
 
 /** Bars of throughput × raw Deno, one group per test. */
 function chart(): string {
-  const shown = ["module", "node", "c-epoll", "c-fork", ...POOL];
+  const shown = [
+    "module",
+    "node",
+    "c-epoll",
+    "c-fork",
+    ...POOL,
+    "module-tls",
+    "node-tls",
+    "module-proxy-v1",
+    "module-proxy-v2",
+  ];
   const colors: Record<string, string> = {
     module: "#2b6cb0",
     node: "#68a063",
@@ -810,12 +972,16 @@ function chart(): string {
     "c-fork": "#bbbbbb",
     "workers-1": "#90cdf4",
     "workers-2": "#63b3ed",
+    "module-tls": "#2b6cb0",
+    "node-tls": "#68a063",
+    "module-proxy-v1": "#805ad5",
+    "module-proxy-v2": "#b794f4",
   };
   const rows = tests.map((test) => ({
     test,
     bars: shown.flatMap((id) => {
       const s = summary(test, id);
-      const raw = summary(test, "raw");
+      const raw = summary(test, test.baseline ?? "raw");
       return s && raw
         ? [{ id, value: ratio(s.throughput, raw.throughput) }]
         : [];

@@ -135,6 +135,10 @@ export interface RunningExample extends AsyncDisposable {
   address: string;
   /** The port of a `host:port` address; NaN for a path. */
   port: number;
+  /** The example's process id, to send it a signal. */
+  pid: number;
+  /** Everything it has written to stdout so far. */
+  output(): string;
   /**
    * Sends `signal` (SIGINT, Ctrl-C, by default), waits for the exit, and
    * returns the result. Only the first call sends a signal.
@@ -210,6 +214,8 @@ export async function startExample(
   return {
     address,
     port,
+    pid: child.pid,
+    output: () => stdout,
     stop,
     async [Symbol.asyncDispose]() {
       await stop();

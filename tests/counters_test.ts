@@ -13,6 +13,7 @@ Deno.test("Server.counters counts accepted and active connections", async () => 
     accepted: 0,
     active: 0,
     refusedByRules: 0,
+    limitReached: 0,
     timedOut: 0,
     handlerErrors: 0,
   });
@@ -89,8 +90,11 @@ Deno.test("DatagramServer.counters counts received datagrams, busy handlers and 
     received: 0,
     busy: 0,
     refusedByRules: 0,
+    limitReached: 0,
     timedOut: 0,
     handlerErrors: 0,
+    bytesIn: 0,
+    bytesOut: 0,
   });
   using client = listenUdp({ hostname: "127.0.0.1", port: 0 });
   await client.send(encoder.encode("wait"), server.addr);
@@ -122,4 +126,53 @@ Deno.test("DatagramServer.counters counts handlers given up at handlerTimeout an
   await client.send(encoder.encode("x"), refusing.addr);
   await waitFor(() => refusing.counters.refusedByRules === 1, "the drop");
   assertEquals(refusing.counters.received, 1);
+});
+
+Deno.test("Server.counters counts the pauses at maxConnections, refusing nobody", async () => {
+  const release = Promise.withResolvers<void>();
+  await using server = serveTcp(
+    { hostname: "127.0.0.1", port: 0, maxConnections: 2 },
+    async (conn) => {
+      await release.promise;
+      await conn.write(encoder.encode("x"));
+    },
+  );
+  using first = await Deno.connect({ port: server.addr.port });
+  await waitFor(() => server.counters.active === 1, "one active connection");
+  assertEquals(server.counters.limitReached, 0);
+  using second = await Deno.connect({ port: server.addr.port });
+  await waitFor(() => server.counters.limitReached === 1, "the limit");
+  // The third client waits in the backlog until a slot frees.
+  using third = await Deno.connect({ port: server.addr.port });
+  release.resolve();
+  for (const conn of [first, second, third]) {
+    assertEquals(await within(conn.read(new Uint8Array(1)), "the reply"), 1);
+  }
+  await waitFor(() => server.counters.accepted === 3, "the third accept");
+  assertEquals(server.counters.refusedByRules, 0);
+});
+
+Deno.test("DatagramServer.counters counts the times every handler was busy, and the bytes in and out", async () => {
+  const release = Promise.withResolvers<void>();
+  await using server = serveUdp({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxConcurrency: 2,
+  }, async (data) => {
+    if (data[0] === 0x77) await release.promise;
+    return data.subarray(0, 2);
+  });
+  using client = listenUdp({ hostname: "127.0.0.1", port: 0 });
+  await client.send(encoder.encode("wait"), server.addr);
+  await waitFor(() => server.counters.busy === 1, "one busy handler");
+  assertEquals(server.counters.limitReached, 0);
+  await client.send(encoder.encode("well"), server.addr);
+  await waitFor(() => server.counters.limitReached === 1, "the limit");
+  release.resolve();
+  for (let i = 0; i < 2; i++) await within(client.receive(), "a reply");
+  await client.send(encoder.encode("abc"), server.addr);
+  await within(client.receive(), "the last reply");
+  await waitFor(() => server.counters.bytesOut === 6, "three replies");
+  assertEquals(server.counters.bytesIn, 11);
+  assertEquals(server.counters.limitReached, 1);
 });

@@ -28,6 +28,7 @@ import {
   udpFlood,
 } from "./soak/datagrams.ts";
 import { isMissing } from "./_helpers.ts";
+import { RULES_REDUCED, rulesFlood } from "./soak/rules.ts";
 import {
   ENGINE_REDUCED,
   lingerReplies,
@@ -141,5 +142,14 @@ Deno.test({
   ignore: await isMissing("openssl"),
   async fn() {
     report("silent tls", await silentTlsClients(TLS_REDUCED.silent));
+  },
+});
+
+Deno.test({
+  name:
+    "denied clients are refused, counted and never handled while allowed ones are served",
+  ignore: await isMissing("python3"),
+  async fn() {
+    report("rules", await rulesFlood(RULES_REDUCED.flood));
   },
 });

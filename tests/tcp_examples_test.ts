@@ -1,6 +1,11 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { assertFlagsNeeded, runExample, startExample } from "./_examples.ts";
-import { closedPort, isMissing, output } from "./_helpers.ts";
+import {
+  assertFlagsNeeded,
+  headerFlags,
+  runExample,
+  startExample,
+} from "./_examples.ts";
+import { closedPort, isMissing, output, tempDir, waitFor } from "./_helpers.ts";
 
 const pythonMissing = await isMissing("python3");
 
@@ -158,4 +163,90 @@ Deno.test("examples/tcp_echo_client.ts names the exact --allow-net flag", async 
   ], { flags: [], stdin: "" });
   assertEquals(code, 1);
   assertStringIncludes(stderr, "--allow-net=127.0.0.1:7007");
+});
+
+/** The counter line that examples/tcp_counters_server.ts printed last. */
+function lastCounters(output: string): string | undefined {
+  return output.split("\n").findLast((line) => line.startsWith("counters "));
+}
+
+Deno.test("examples/tcp_counters_server.ts prints its counters on SIGUSR1 and at exit", async () => {
+  await using server = await startExample("tcp_counters_server.ts", [
+    "--port",
+    "0",
+  ]);
+  for (const text of ["one", "two"]) {
+    using conn = await Deno.connect({ port: server.port });
+    await conn.write(new TextEncoder().encode(text));
+    await conn.closeWrite();
+    assertEquals(await new Response(conn.readable).text(), text);
+  }
+  Deno.kill(server.pid, "SIGUSR1");
+  await waitFor(
+    () => lastCounters(server.output())?.includes("accepted=2") ?? false,
+    "the counter line",
+  );
+  assertEquals(
+    lastCounters(server.output()),
+    "counters accepted=2 active=0 refusedByRules=0 limitReached=0 timedOut=0 handlerErrors=0",
+  );
+  const { code, stdout } = await server.stop("SIGTERM");
+  assertEquals(code, 0);
+  assertStringIncludes(lastCounters(stdout) ?? "", "accepted=2");
+});
+
+Deno.test("examples/tcp_counters_server.ts --rules refuses and counts the clients its file denies", async () => {
+  await using dir = await tempDir("counters-example");
+  const rules = `${dir.path}/rules`;
+  await Deno.writeTextFile(rules, "# nobody from here\n127.0.0.1:deny\n");
+  await using server = await startExample(
+    "tcp_counters_server.ts",
+    ["--port", "0", "--rules", rules],
+    {
+      flags: [
+        ...headerFlags("tcp_counters_server.ts"),
+        `--allow-read=${rules}`,
+      ],
+    },
+  );
+  using conn = await Deno.connect({ port: server.port });
+  await conn.write(new TextEncoder().encode("hello")).catch(() => 0);
+  assertEquals(await new Response(conn.readable).text().catch(() => ""), "");
+  Deno.kill(server.pid, "SIGUSR1");
+  await waitFor(
+    () => lastCounters(server.output())?.includes("refusedByRules=1") ?? false,
+    "the refusal counted",
+  );
+  const { stdout } = await server.stop();
+  assertStringIncludes(
+    lastCounters(stdout) ?? "",
+    "accepted=1 active=0 refusedByRules=1",
+  );
+});
+
+Deno.test("examples/tcp_counters_server.ts --rules names the flag to read the file, and a bad line", async () => {
+  await using dir = await tempDir("counters-example");
+  const rules = `${dir.path}/rules`;
+  await Deno.writeTextFile(rules, "10.0.0.0/8:allow\n10.0.0.66:deny\n");
+  const denied = await runExample("tcp_counters_server.ts", [
+    "--port",
+    "0",
+    "--rules",
+    rules,
+  ]);
+  assertEquals(denied.code, 1);
+  assertStringIncludes(denied.stderr, `--allow-read=${rules}`);
+  const bad = await runExample(
+    "tcp_counters_server.ts",
+    ["--port", "0", "--rules", rules],
+    {
+      flags: [
+        ...headerFlags("tcp_counters_server.ts"),
+        `--allow-read=${rules}`,
+      ],
+    },
+  );
+  assertEquals(bad.code, 1);
+  assertStringIncludes(bad.stderr, `${rules}:2: "10.0.0.66:deny": overlaps`);
+  await assertFlagsNeeded("tcp_counters_server.ts", ["--port", "0"]);
 });

@@ -484,3 +484,50 @@ Deno.test("serveWorkers() checks connectionTimeout and lingerTimeout as serve() 
     );
   }
 });
+
+Deno.test("WorkerPool.counters sums the workers' counters: while serving, and exactly after a stop", async () => {
+  const { onError, next } = collectErrors();
+  const pool = await startPool({ onError });
+  try {
+    assertEquals(pool.counters, {
+      accepted: 0,
+      active: 0,
+      refusedByRules: 0,
+      limitReached: 0,
+      timedOut: 0,
+      handlerErrors: 0,
+    });
+    const clients = 20;
+    await Promise.all(
+      Array.from({ length: clients }, (_, i) => ask(pool.addr.port, `${i}`)),
+    );
+    const failing = await Deno.connect({ port: pool.addr.port });
+    await failing.write(encoder.encode("fail\n"));
+    assertEquals(await failing.read(new Uint8Array(1)), null);
+    failing.close();
+    await next(1);
+    // Sent by each worker within a second while it serves.
+    await waitFor(() => pool.counters.accepted === clients + 1, "the sum");
+    using held = await Deno.connect({ port: pool.addr.port });
+    assertEquals(await ask(pool.addr.port, "last"), "last\n");
+    held.close();
+    await pool.shutdown();
+    assertEquals(pool.counters.accepted, clients + 3);
+    assertEquals(pool.counters.handlerErrors, 1);
+    assertEquals(pool.counters.active, 0);
+  } finally {
+    await pool.shutdown();
+  }
+});
+
+Deno.test("WorkerPool.counters keeps the counts of a worker that died", async () => {
+  const { onError, next } = collectErrors();
+  await using pool = await startPool({ workers: 1, onError });
+  await ask(pool.addr.port, "whoami");
+  await ask(pool.addr.port, "close");
+  await next(1);
+  await waitFor(() => pool.workers === 1, "the new worker");
+  await ask(pool.addr.port, "after");
+  await pool.shutdown();
+  assertEquals(pool.counters.accepted, 3);
+});

@@ -29,6 +29,7 @@ import { ENGINE_FULL, lingerReplies, resetFlood, tricklers } from "./engine.ts";
 import { FULL_SPAWN_LIMIT, spawnLimit } from "./spawn.ts";
 import { claimedLength, FULL_CLAIMED_LENGTH } from "./claimed_length.ts";
 import { silentTlsClients, TLS_FULL } from "./tls.ts";
+import { RULES_FULL, rulesFlood } from "./rules.ts";
 
 interface Scenario {
   title: string;
@@ -145,6 +146,12 @@ const scenarios: Scenario[] = [
     about:
       `${TLS_FULL.silent.clients} connections that never start the TLS handshake, against \`serveTls\` with maxConnections ${TLS_FULL.silent.maxConnections} and handshakeTimeout ${TLS_FULL.silent.handshakeTimeout} ms (lingerTimeout 0), then a real TLS client that asks for a reply. The server's side of each connection is counted in \`/proc/net/tcp\`. Asserted: the real client is served once the waves of silent clients have timed out, only it reaches the handler, every slot is free, nothing is reported to onError, and once the silent clients leave, no server socket is left and the descriptors come back to the baseline (within the 2 the runtime opens for its first TLS server).`,
     run: () => silentTlsClients(TLS_FULL.silent),
+  },
+  {
+    title: "Access rules under a flood of denied clients",
+    about:
+      `A dual-stack server allows 127.0.0.1 and denies ::1. An allowed client makes ${RULES_FULL.flood.requests} requests quiet, then ${RULES_FULL.flood.requests} more while ${RULES_FULL.flood.concurrency} threads of a Python process connect from ::1 until at least ${RULES_FULL.flood.denied} denied connections are made. Asserted: every denied connection is closed unread and counted in \`counters.refusedByRules\`, no handler runs for any, every allowed request is answered, and nothing is reported to onError; the allowed client's median connect-to-reply time is measured, quiet and during the flood.`,
+    run: () => rulesFlood(RULES_FULL.flood),
   },
 ];
 
