@@ -640,8 +640,13 @@ export async function copy(
   assertSignal(signal);
 
   // The hot path of proxies and servers: nothing is allocated per read
-  // except the read itself (and a view when it is short).
+  // except the read itself. A short read is written through a view of the
+  // buffer, kept while reads keep that length, so a steady stream of
+  // equal-sized messages (an echo, a request-reply protocol) makes no new
+  // view per read.
   const policy = new AdaptiveBuffer();
+  let view: Uint8Array<ArrayBuffer> = policy.buffer;
+  let viewOf: Uint8Array<ArrayBuffer> = policy.buffer;
   let copied = 0;
   let emptyReads = 0;
   while (true) {
@@ -655,7 +660,14 @@ export async function copy(
       continue;
     }
     emptyReads = 0;
-    const chunk = n === buffer.length ? buffer : buffer.subarray(0, n);
+    let chunk = buffer;
+    if (n < buffer.length) {
+      if (view.length !== n || viewOf !== buffer) {
+        view = buffer.subarray(0, n);
+        viewOf = buffer;
+      }
+      chunk = view;
+    }
     const written = await writer.write(chunk);
     checkWrite(written, n);
     if (written < n) await writeFrom(writer, chunk, written);

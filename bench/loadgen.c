@@ -457,7 +457,257 @@ static void raise_fd_limit(void) {
   setrlimit(RLIMIT_NOFILE, &r);
 }
 
+// ------------------------------------------------------------- open loop
+//
+//   loadgen openloop ADDRESS -r rate [-c conns] [-d seconds] [-w warmup]
+//           [-s size] [-p server-pid]
+//
+// The method of wrk2: a fixed total rate, spread evenly over the
+// connections (send k goes to connection k mod conns at start + k / rate),
+// requests pipelined (a send never waits for the previous reply), and each
+// reply timed from its *scheduled* send time, so a server that stalls cannot
+// hide behind a client that slows down with it. Latencies go into a log-
+// bucket histogram (1/64 relative precision); requests scheduled in the
+// measured interval whose replies have not come back within OPEN_DRAIN_NS
+// after it are reported as "owed".
+
+// After the measured interval, replies are awaited this long before the
+// requests still unanswered are counted as owed.
+#define OPEN_DRAIN_NS (1000LL * 1000 * 1000)
+// Sub-buckets per power of two: 1/64 relative precision, like HDR's 2 digits.
+#define OPEN_SUB 64
+// Powers of two covered, in ns: up to 2^40 ns, about 18 minutes.
+#define OPEN_POWERS 40
+
+struct open_conn {
+  int64_t *sched;     // ring of scheduled send times of unanswered requests
+  size_t head, count, cap;
+  size_t got;         // bytes of the oldest reply received
+  size_t out;         // bytes of queued requests still to write
+};
+
+static struct open_conn *open_table;
+static uint64_t open_hist[OPEN_SUB * (OPEN_POWERS + 2)];
+static uint64_t open_count, open_owed, open_sent, open_window_sent;
+static int64_t open_max, open_t_start, open_t_end;
+
+static size_t open_bucket(int64_t ns) {
+  if (ns < 2 * OPEN_SUB) return ns < 0 ? 0 : (size_t)ns;
+  int e = 63 - __builtin_clzll((uint64_t)ns) - 6;  // ns >> e is in [64, 128)
+  if (e > OPEN_POWERS) return sizeof open_hist / sizeof *open_hist - 1;
+  return (size_t)e * OPEN_SUB + (size_t)(ns >> e);
+}
+
+// The lowest value of a bucket's range (the inverse of open_bucket).
+static int64_t open_value(size_t b) {
+  if (b < 2 * OPEN_SUB) return (int64_t)b;
+  size_t e = b / OPEN_SUB - 1;
+  return (int64_t)(b % OPEN_SUB + OPEN_SUB) << e;
+}
+
+static double open_percentile(double p) {
+  if (open_count == 0) return 0;
+  uint64_t rank = (uint64_t)(p * open_count + 0.5);
+  if (rank < 1) rank = 1;
+  uint64_t seen = 0;
+  for (size_t b = 0; b < sizeof open_hist / sizeof *open_hist; b++) {
+    seen += open_hist[b];
+    if (seen >= rank) return open_value(b) / 1000.0;
+  }
+  return open_max / 1000.0;
+}
+
+// Writes the queued requests (all bytes of a request are alike, so any
+// slice of the payload will do); returns -1 if the connection failed.
+static int open_flush(struct conn *c, struct open_conn *o) {
+  while (o->out > 0) {
+    size_t len = o->out < BULK_CHUNK ? o->out : BULK_CHUNK;
+    ssize_t n = write(c->fd, payload, len);
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        if (!c->wants_out) watch(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+        return 0;
+      }
+      return -1;
+    }
+    o->out -= n;
+  }
+  if (c->wants_out) watch(c, EPOLLIN, EPOLL_CTL_MOD);
+  return 0;
+}
+
+static void open_send(int i, int64_t scheduled) {
+  struct conn *c = &table[i];
+  struct open_conn *o = &open_table[i];
+  if (c->fd < 0) return;
+  if (o->count == o->cap) {
+    size_t cap = o->cap ? o->cap * 2 : 16;
+    int64_t *ring = malloc(cap * sizeof *ring);
+    if (!ring) die("malloc");
+    for (size_t k = 0; k < o->count; k++) {
+      ring[k] = o->sched[(o->head + k) % o->cap];
+    }
+    free(o->sched);
+    o->sched = ring;
+    o->head = 0;
+    o->cap = cap;
+  }
+  o->sched[(o->head + o->count++) % o->cap] = scheduled;
+  open_sent++;
+  if (scheduled >= open_t_start && scheduled < open_t_end) open_window_sent++;
+  int idle = o->out == 0;
+  o->out += size;
+  if (idle && open_flush(c, o) < 0) fail(c, "write");
+}
+
+static void open_event(struct conn *c, uint32_t events) {
+  struct open_conn *o = &open_table[c - table];
+  if (events & EPOLLOUT && open_flush(c, o) < 0) fail(c, "write");
+  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
+  while (1) {
+    ssize_t n = read(c->fd, scratch, BULK_CHUNK);
+    if (n <= 0) {
+      if (n < 0 && errno == EAGAIN) return;
+      if (n == 0) errno = ECONNRESET;
+      fail(c, n == 0 ? "server closed the connection" : "read");
+      watch(c, 0, EPOLL_CTL_DEL);
+      close(c->fd);
+      c->fd = -1;
+      return;
+    }
+    int64_t now = now_ns();
+    o->got += n;
+    while (o->got >= size && o->count > 0) {
+      o->got -= size;
+      int64_t scheduled = o->sched[o->head];
+      o->head = (o->head + 1) % o->cap;
+      o->count--;
+      if (scheduled < open_t_start || scheduled >= open_t_end) continue;
+      int64_t ns = now - scheduled;
+      open_hist[open_bucket(ns)]++;
+      open_count++;
+      if (ns > open_max) open_max = ns;
+    }
+  }
+}
+
+static int open_main(int argc, char **argv) {
+  double rate = 0;
+  mode = PINGPONG;  // connect_all's plain path
+  parse_address(argv[2]);
+  for (int i = 3; i + 1 < argc; i += 2) {
+    const char *flag = argv[i], *value = argv[i + 1];
+    if (!strcmp(flag, "-r")) rate = atof(value);
+    else if (!strcmp(flag, "-c")) conns = atoi(value);
+    else if (!strcmp(flag, "-d")) seconds = atof(value);
+    else if (!strcmp(flag, "-w")) warmup = atof(value);
+    else if (!strcmp(flag, "-s")) size = atol(value);
+    else if (!strcmp(flag, "-p")) server_pid = atoi(value);
+    else {
+      fprintf(stderr, "loadgen: unknown flag %s\n", flag);
+      return 2;
+    }
+  }
+  if (rate <= 0 || socktype != SOCK_STREAM || size < 1 || size > BULK_CHUNK) {
+    fprintf(stderr,
+            "loadgen: openloop needs -r RATE > 0, a tcp: or unix: address "
+            "and -s from 1 to %d\n", BULK_CHUNK);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  payload = malloc(BULK_CHUNK);
+  scratch = malloc(BULK_CHUNK);
+  memset(payload, 'x', BULK_CHUNK);
+  table = calloc(conns, sizeof *table);
+  open_table = calloc(conns, sizeof *open_table);
+  for (int i = 0; i < conns; i++) table[i].fd = -1;
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) die("epoll_create1");
+  connect_all();
+
+  double interval = 1e9 / rate;
+  int64_t begin = now_ns();
+  open_t_start = begin + (int64_t)(warmup * 1e9);
+  open_t_end = open_t_start + (int64_t)(seconds * 1e9);
+  int64_t drain_end = open_t_end + OPEN_DRAIN_NS;
+  uint64_t k = 0;
+  long long ticks0 = 0, ticks1 = 0, busy0 = 0, busy1 = 0;
+  double cpu0 = 0, cpu1 = 0;
+  int started = 0, stopped = 0;
+  struct epoll_event evs[512];
+  while (1) {
+    int64_t t = now_ns();
+    if (!started && t >= open_t_start) {
+      started = 1;
+      ticks0 = server_ticks();
+      busy0 = machine_busy_ticks();
+      cpu0 = cpu_seconds();
+    }
+    if (started && !stopped && t >= open_t_end) {
+      stopped = 1;
+      ticks1 = server_ticks();
+      busy1 = machine_busy_ticks();
+      cpu1 = cpu_seconds();
+    }
+    if (stopped) {
+      int owed = 0;
+      for (int i = 0; i < conns && !owed; i++) {
+        struct open_conn *o = &open_table[i];
+        for (size_t j = 0; j < o->count; j++) {
+          if (o->sched[(o->head + j) % o->cap] < open_t_end) owed = 1;
+        }
+      }
+      if (!owed || t >= drain_end) break;
+    }
+    // Every send whose time has come, each stamped with its scheduled time
+    // (a client that fell behind catches up, so every request of the
+    // measured interval is sent and either answered or owed).
+    int64_t next = begin + (int64_t)(k * interval);
+    while (next <= t && next < open_t_end) {
+      open_send((int)(k % conns), next);
+      k++;
+      next = begin + (int64_t)(k * interval);
+    }
+    int64_t wait = next < open_t_end ? next - now_ns() : 1000000;
+    if (wait < 0) wait = 0;
+    struct timespec ts = {.tv_sec = wait / 1000000000,
+                          .tv_nsec = wait % 1000000000};
+    int n = epoll_pwait2(epfd, evs, 512, &ts, NULL);
+    if (n < 0 && errno != EINTR) die("epoll_pwait2");
+    for (int e = 0; e < n; e++) open_event(evs[e].data.ptr, evs[e].events);
+  }
+  for (int i = 0; i < conns; i++) {
+    struct open_conn *o = &open_table[i];
+    for (size_t j = 0; j < o->count; j++) {
+      int64_t s = o->sched[(o->head + j) % o->cap];
+      if (s >= open_t_start && s < open_t_end) open_owed++;
+    }
+  }
+  double elapsed = (open_t_end - open_t_start) / 1e9;
+  long tck = sysconf(_SC_CLK_TCK);
+  double server_cpu = server_pid ? (double)(ticks1 - ticks0) / tck : -1;
+  double other = server_pid ? ((double)(busy1 - busy0) / tck - server_cpu -
+                               (cpu1 - cpu0)) / elapsed
+                            : -1;
+  if (other < 0 && server_pid) other = 0;
+  printf(
+      "{\"mode\":\"openloop\",\"conns\":%d,\"seconds\":%.3f,\"target\":%.1f,"
+      "\"sent\":%llu,\"ops\":%llu,\"rate\":%.1f,\"owed\":%llu,"
+      "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+      "\"max_us\":%.1f,\"errors\":%llu,\"client_cpu\":%.3f,"
+      "\"server_cpu\":%.3f,\"other_cpu\":%.3f}\n",
+      conns, elapsed, rate, (unsigned long long)open_window_sent,
+      (unsigned long long)open_count, open_count / elapsed,
+      (unsigned long long)open_owed, open_percentile(0.50),
+      open_percentile(0.90), open_percentile(0.99), open_percentile(0.999),
+      open_max / 1000.0, (unsigned long long)errors, (cpu1 - cpu0) / elapsed,
+      server_cpu, other);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 3 && !strcmp(argv[1], "openloop")) return open_main(argc, argv);
   if (argc < 3) {
     fprintf(stderr,
             "usage: loadgen pingpong|bulk|connrate|udp|idle ADDRESS [-c conns] "

@@ -13,6 +13,14 @@
 const BENCH = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 const BUILD = `${BENCH}.build`;
+import {
+  measureOpen,
+  openChart,
+  openReport,
+  type OpenSample,
+  openTargets,
+  openTests,
+} from "./_openloop.ts";
 
 const args = Deno.args;
 let quick = args.includes("--quick");
@@ -296,6 +304,13 @@ TESTS.push({
 });
 
 const IDLE_SERVERS = ["module", "raw", "node", "c-epoll"];
+
+// Open-loop latency: the headline latency figure (bench/_openloop.ts).
+const openTestList = openTests(only, onlyServers).map((t) => ({
+  ...t,
+  servers: t.servers.filter((s) => SERVERS.some((d) => d.id === s)),
+}));
+const openSamples = new Map<string, OpenSample[]>();
 
 // ------------------------------------------------------------ measurement
 
@@ -610,6 +625,9 @@ if (reportOnly) {
   for (const [k, v] of Object.entries(saved.idle)) {
     idle.set(k, v as IdleSample[]);
   }
+  for (const [k, v] of Object.entries(saved.open ?? {})) {
+    openSamples.set(k, v as OpenSample[]);
+  }
 } else {
   const started = Date.now();
 
@@ -631,6 +649,31 @@ if (reportOnly) {
           }  p99 ${sample.p99} µs  cpu ${
             sample.cpuPerOp.toFixed(1)
           } µs/op  client ${(sample.clientCpu * 100).toFixed(0)}%  other ${
+            (sample.otherCpu * 100).toFixed(0)
+          }%`,
+        );
+      }
+    }
+    for (const test of openTestList) {
+      const order = test.servers.map((_, i, a) => a[(i + round) % a.length]);
+      for (const id of order) {
+        const server = serversById.get(id)!;
+        const sample = await measureOpen(
+          test,
+          () => startServer(server, "echo", "tcp"),
+          `${BUILD}/loadgen`,
+          CLIENT_CPU,
+          PLAN,
+        );
+        const list = openSamples.get(key(test.id, id)) ?? [];
+        list.push(sample);
+        openSamples.set(key(test.id, id), list);
+        console.log(
+          `round ${round + 1} ${test.id.padEnd(20)} ${
+            server.label.padEnd(16)
+          } ${
+            format(sample.rate)
+          }/s  p50 ${sample.p50} p99 ${sample.p99} p99.9 ${sample.p999} µs  owed ${sample.owed}  other ${
             (sample.otherCpu * 100).toFixed(0)
           }%`,
         );
@@ -733,6 +776,9 @@ if (!hasWorkers) {
 }
 
 if (tlsSkipped) lines.push(`The TLS tests have no rows: ${tlsSkipped}.`, "");
+lines.push(
+  ...openReport(openTestList, openSamples, (id) => serversById.get(id)!.label),
+);
 
 for (const test of tests) {
   const raw = summary(test, test.baseline ?? "raw");
@@ -860,6 +906,9 @@ if (idleModule) {
     true,
   );
 }
+for (const t of openTargets(openTestList, openSamples)) {
+  check(t.name, t.value, t.goal, true);
+}
 if (targets.length > 0) {
   lines.push(
     "## Targets",
@@ -887,6 +936,7 @@ await Deno.writeTextFile(
       quick,
       samples: Object.fromEntries(samples),
       idle: Object.fromEntries(idle),
+      open: Object.fromEntries(openSamples),
     },
     null,
     1,
@@ -984,8 +1034,17 @@ function chart(): string {
       }</text>`;
     });
   const width = labelWidth + plotWidth + 60;
+  const open = openChart(
+    openTestList,
+    openSamples,
+    y + 20,
+    labelWidth,
+    plotWidth,
+    { ...colors, raw: "#c53030" },
+    (id) => serversById.get(id)!.label,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
-    y + 20
+    open.bottom + 20
   }" font-family="sans-serif" font-size="11">
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="18" font-size="13" font-weight="bold">Throughput relative to raw Deno (1.0 = raw Deno; higher is better)</text>
@@ -995,6 +1054,7 @@ ${legend.join("\n")}
     y + 12
   }" text-anchor="middle" fill="#c53030">raw Deno</text>
 ${parts.join("\n")}
+${open.svg}
 </svg>
 `;
 }

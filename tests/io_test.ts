@@ -562,6 +562,26 @@ Deno.test("copy() reuses one buffer while its size stays the same", async () => 
   assertEquals(reader.offered[0].length, MIN_BUFFER_SIZE);
 });
 
+Deno.test("copy() writes one view per run of equal short reads, and the right bytes across lengths and buffers", async () => {
+  const random = prng(7);
+  // Runs of equal lengths, then a full read (the buffer grows), then more.
+  const sizes = [3, 3, 3, 5, 5, 3, MIN_BUFFER_SIZE, 3, 3, 7, 7];
+  const chunks = sizes.map((n) => randomBytes(random, n));
+  const written: Uint8Array[] = [];
+  const writer = fakeWriter((p) => {
+    written.push(p);
+    return p.length;
+  });
+  assertEquals(await copy(chunkReader(chunks), writer), concat(chunks).length);
+  assertSameBytes(writer.bytes(), concat(chunks));
+  assertEquals(written.map((p) => p.length), sizes);
+  // A view is reused while the length and the buffer stay the same.
+  assertEquals(new Set(written).size, 6);
+  assert(written[0] === written[2] && written[3] === written[4]);
+  // After the buffer grew, a read of 3 bytes gets a view of the new buffer.
+  assert(written[7].buffer !== written[0].buffer);
+});
+
 Deno.test("copy() grows its buffer to 64 KiB on full reads and shrinks it after small ones", async () => {
   let fullReads = 8;
   // Eight full reads take 1 + 2 + 4 + 8 + 16 + 32 + 2 × 64 KiB; then 10 small ones.
