@@ -30,6 +30,8 @@
  *   service name with a default, as `getservbyname()`.
  * - `@sockets/net/resolve`: {@linkcode lookupHost}, every address of a host,
  *   and {@linkcode formatAddress}, any address as text.
+ * - `@sockets/net/activation`: {@linkcode activatedListeners} and
+ *   {@linkcode inetdConnection}, the sockets systemd or inetd passes.
  *
  * Errors name what failed, where, and how to fix it, down to the exact
  * `--allow-net=host:port` flag a denied permission needs.
@@ -55,6 +57,7 @@
 // First, so that an older Deno stops here with the version it needs.
 import "./_deno_version.ts";
 
+export * from "./activation.ts";
 export * from "./io.ts";
 export * from "./proxy.ts";
 export * from "./resolve.ts";
