@@ -196,7 +196,7 @@ export async function serveUnixDatagram(
   ]);
   const { path, mode, removeStale = true, ...serveOptions } = options;
   assertSocketPath(path, "options.path");
-  assertMode(mode);
+  assertMode(mode, path);
   assertBoolean(removeStale, "options.removeStale");
   assertFunction(
     handler,

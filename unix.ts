@@ -306,7 +306,7 @@ export async function serveUnix(
   assertKnownOptions(options, [...SERVE_OPTION_NAMES, ...OWN_OPTION_NAMES]);
   const { path, mode, removeStale = true, ...serveOptions } = options;
   assertSocketPath(path, "options.path");
-  assertMode(mode);
+  assertMode(mode, path);
   assertBoolean(removeStale, "options.removeStale");
   assertFunction(handler, "handler", "(conn) => void | Promise<void>");
   assertSignal(serveOptions.signal, "options.signal");
