@@ -36,7 +36,10 @@ import {
  */
 export interface ServeUnixDatagramOptions
   extends ServeDatagramsOptions<Deno.UnixAddr> {
-  /** Path of the socket file, at most 107 bytes (`sun_path`). */
+  /**
+   * Path of the socket file, at most 107 bytes (`sun_path`), or a Linux
+   * abstract name (`"\0name"`: no file, needs a bare `--allow-net`).
+   */
   path: string;
   /**
    * Permission bits of the socket file, such as `0o600` (owner only) or
