@@ -7,7 +7,8 @@
  *   timeouts) and {@linkcode serveDatagrams} for datagrams; both shut down
  *   gracefully, and a failing handler never takes the server down.
  * - `@sockets/net/tcp`: {@linkcode serveTcp} and {@linkcode connectTcp}, which
- *   tries every address of a host under one deadline.
+ *   tries every address of a host under one deadline, and
+ *   {@linkcode loopbackPair}, a connected pair over loopback.
  * - `@sockets/net/udp`: {@linkcode listenUdp}, {@linkcode connectUdp},
  *   {@linkcode serveUdp} and {@linkcode requestUdp}, datagrams with their
  *   boundaries kept, and retries for a transport that loses them.
