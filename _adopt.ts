@@ -377,6 +377,9 @@ class AdoptedListener implements Deno.Listener {
         socket.destroy();
         return;
       }
+      // A reset while queued must not be an uncaught error; the conn
+      // finds the socket closed when it reads.
+      socket.on("error", () => {});
       this.#accepted.push(socket);
       this.#wakeOne();
     });
@@ -468,7 +471,9 @@ class AdoptedListener implements Deno.Listener {
  * Adopts a listening socket descriptor as a `Deno.Listener` whose accepted
  * connections are adopted conns. From then on the listener owns the
  * descriptor: its `close()` closes it, once. A Unix socket's file is left
- * in place: whoever bound it removes it.
+ * in place: whoever bound it removes it. Node accepts as connections
+ * arrive, so a server pausing at `maxConnections` holds the waiting ones
+ * accepted rather than in the kernel's backlog.
  *
  * @param fd The descriptor of a listening stream socket.
  * @param transport `"tcp"` for an Internet socket, `"unix"` for a Unix one.
