@@ -81,6 +81,10 @@ export function joinHostPort(hostname: string, port: number): string {
  *   formatAddress({ transport: "unix", path: "/run/app.sock" }),
  *   "/run/app.sock",
  * );
+ * assertEquals(
+ *   formatAddress({ transport: "unix", path: "\0app" }),
+ *   "@app",
+ * );
  * ```
  */
 export function formatAddress(addr: Deno.Addr): string {
@@ -90,7 +94,7 @@ export function formatAddress(addr: Deno.Addr): string {
       return joinHostPort(addr.hostname, addr.port);
     case "unix":
     case "unixpacket":
-      return addr.path || "unnamed";
+      return addr.path ? socketPathText(addr.path) : "unnamed";
     default:
       return String((addr as { transport?: unknown }).transport);
   }
@@ -187,4 +191,12 @@ export function interleaveFamilies(
     if (j < other.length) ordered.push(other[j++]);
   }
   return ordered;
+}
+
+/**
+ * A Unix socket path as text: an abstract name (`"\0name"`, Linux) as
+ * `@name`, the way `ss` and `socat` print it; a file path as it is.
+ */
+export function socketPathText(path: string): string {
+  return path.startsWith("\0") ? `@${path.slice(1)}` : path;
 }

@@ -16,6 +16,8 @@
 // node:net is used because it is the only API in Deno that adopts an
 // existing socket descriptor (see the module doc above).
 import net from "node:net";
+// node:fs for fstat of standard input, which Deno has no API for either.
+import { fstatSync } from "node:fs";
 import { progressStreams } from "./_served_connection.ts";
 
 /** The socket kinds a descriptor can be adopted as. */
@@ -320,6 +322,38 @@ export function adoptConn(fd: number, transport: AdoptedTransport): Deno.Conn {
   return wrapSocket(socket, transport, fd);
 }
 
+/**
+ * Whether standard input is a socket (not a terminal, a pipe or a file).
+ * Deno's node:fs takes the descriptor as a resource id, which is the same
+ * number for standard input only: this is no check for other descriptors.
+ */
+export function isSocketStdin(): boolean {
+  try {
+    return fstatSync(0).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Adopts a connected socket descriptor whose transport is not known, as a
+ * conn: a TCP one if the socket has an Internet address, else a Unix one.
+ *
+ * @param fd The descriptor of a connected stream socket.
+ * @returns A conn that owns the descriptor.
+ */
+export function adoptInheritedConn(fd: number): Deno.Conn {
+  assertDescriptor(fd, "adoptInheritedConn");
+  const socket = new net.Socket({
+    fd,
+    allowHalfOpen: true,
+    readable: true,
+    writable: true,
+  });
+  const transport = socket.localAddress === undefined ? "unix" : "tcp";
+  return wrapSocket(socket, transport, fd);
+}
+
 /** A `Deno.Listener` over a node server listening on an adopted descriptor. */
 class AdoptedListener implements Deno.Listener {
   readonly #server: net.Server;
@@ -332,8 +366,7 @@ class AdoptedListener implements Deno.Listener {
     { resolve: () => void; reject: (error: Error) => void }
   >();
 
-  constructor(fd: number, transport: AdoptedTransport) {
-    this.#transport = transport;
+  constructor(fd: number, transport: AdoptedTransport | undefined) {
     // pauseOnConnect: an accepted socket reads nothing until its conn does.
     this.#server = net.createServer({
       allowHalfOpen: true,
@@ -344,6 +377,9 @@ class AdoptedListener implements Deno.Listener {
         socket.destroy();
         return;
       }
+      // A reset while queued must not be an uncaught error; the conn
+      // finds the socket closed when it reads.
+      socket.on("error", () => {});
       this.#accepted.push(socket);
       this.#wakeOne();
     });
@@ -352,8 +388,14 @@ class AdoptedListener implements Deno.Listener {
       for (const waiter of [...this.#waiting]) waiter.reject(this.#error);
     });
     this.#server.listen({ fd });
+    // Told apart by the address: node gives a Unix socket none.
+    const address = this.#server.address();
+    this.#transport = transport ??
+      (typeof address === "object" && address !== null ? "tcp" : "unix");
     // Read now: node forgets the address once the server is closed.
-    if (transport === "tcp") this.#addr = listenerNetAddr(this.#server);
+    if (this.#transport === "tcp") {
+      this.#addr = listenerNetAddr(this.#server);
+    }
   }
 
   #wakeOne(): void {
@@ -429,7 +471,9 @@ class AdoptedListener implements Deno.Listener {
  * Adopts a listening socket descriptor as a `Deno.Listener` whose accepted
  * connections are adopted conns. From then on the listener owns the
  * descriptor: its `close()` closes it, once. A Unix socket's file is left
- * in place: whoever bound it removes it.
+ * in place: whoever bound it removes it. Node accepts as connections
+ * arrive, so a server pausing at `maxConnections` holds the waiting ones
+ * accepted rather than in the kernel's backlog.
  *
  * @param fd The descriptor of a listening stream socket.
  * @param transport `"tcp"` for an Internet socket, `"unix"` for a Unix one.
@@ -452,6 +496,20 @@ export function adoptListener(
   assertDescriptor(fd, "adoptListener");
   assertTransport(transport, "adoptListener");
   const listener = new AdoptedListener(fd, transport);
+  descriptors.set(listener, fd);
+  return listener;
+}
+
+/**
+ * Adopts a listening socket descriptor whose transport is not known: a TCP
+ * listener if the socket has an Internet address, else a Unix one.
+ *
+ * @param fd The descriptor of a listening stream socket.
+ * @returns A listener that owns the descriptor.
+ */
+export function adoptInheritedListener(fd: number): Deno.Listener {
+  assertDescriptor(fd, "adoptInheritedListener");
+  const listener = new AdoptedListener(fd, undefined);
   descriptors.set(listener, fd);
   return listener;
 }

@@ -1,6 +1,8 @@
 // Rewrites operating-system and permission errors so that they say what failed,
 // where, and how to fix it, in the manner of Go's `dial tcp 127.0.0.1:9: ...`.
 
+import { socketPathText } from "./_address.ts";
+
 /**
  * Throws `Deno.errors.NotSupported` unless Deno's unstable net API is there
  * (`Deno.listenDatagram`, `reusePort`): Deno 2 keeps datagram sockets and
@@ -49,6 +51,8 @@ export function permissionFlag(error: Error): string | undefined {
   const match = DENIED_PERMISSION.exec(error.message);
   if (match === null) return undefined;
   const [, kind, target] = match;
+  // A scoped unix: grant cannot express the NUL of an abstract name.
+  if (target.startsWith("unix:\0")) return `--allow-${kind}`;
   return target === "" ? `--allow-${kind}` : `--allow-${kind}=${target}`;
 }
 
@@ -99,7 +103,8 @@ function explain(
  */
 export function annotate(error: unknown, operation: Operation): unknown {
   if (!(error instanceof Error) || error.name === "AbortError") return error;
-  const { op, network, address } = operation;
+  const { op, network } = operation;
+  const address = socketPathText(operation.address);
   const message = `${op} ${network} ${address}: ${explain(error, operation)}`;
   return withMessage(error, message);
 }

@@ -17,6 +17,7 @@
 
 import { annotate, type Network } from "./_errors.ts";
 import { show } from "./_validate.ts";
+import { socketPathText } from "./_address.ts";
 
 /** `sun_path` holds 108 bytes on Linux, one of them the terminating NUL (unix(7)). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -49,7 +50,19 @@ export interface SocketFileContext {
 
 const encoder = new TextEncoder();
 
-/** Throws unless `path` is a usable socket path: a string of 1 to 107 bytes without NUL. */
+/**
+ * Whether `path` is a Linux abstract name (`"\0name"`): a socket with no
+ * file, so none of the socket-file handling (stat, stale check, unlink,
+ * mode) applies, and Deno needs a bare `--allow-net` for it.
+ */
+export function isAbstractName(path: string): boolean {
+  return path.startsWith("\0");
+}
+
+/**
+ * Throws unless `path` is a usable socket path: a string of 1 to 107 bytes
+ * without NUL, or an abstract name (`"\0name"`, NUL only first).
+ */
 export function assertSocketPath(
   path: unknown,
   name: string,
@@ -66,9 +79,16 @@ export function assertSocketPath(
       `${name} must not be empty: give a socket file path such as "/tmp/app.sock"`,
     );
   }
-  if (path.includes("\0")) {
+  if (path === "\0") {
     throw new RangeError(
-      `${name} must not contain NUL characters, got ${show(path)}`,
+      `${name} is an empty abstract name: give a name after the NUL, such as "\\0app"`,
+    );
+  }
+  if (path.includes("\0", 1)) {
+    throw new RangeError(
+      `${name} must not contain NUL characters except the first of an abstract name ("\\0app"), got ${
+        show(path)
+      }`,
     );
   }
   const bytes = encoder.encode(path).length;
@@ -122,7 +142,7 @@ function netHostOf(path: string): string {
 function granted({ name, path }: PathPermission): boolean {
   try {
     const descriptor: Deno.PermissionDescriptor = name === "net"
-      ? { name, host: netHostOf(path) }
+      ? isAbstractName(path) ? { name } : { name, host: netHostOf(path) }
       : { name, path };
     return Deno.permissions.querySync(descriptor).state === "granted";
   } catch {
@@ -145,16 +165,23 @@ export function requirePermissions(
   context: SocketFileContext & { address: string },
   permissions: PathPermission[],
 ): void {
-  const missing = permissions.filter((permission) => !granted(permission));
+  // An abstract name has no file to read or write, and only a bare
+  // --allow-net covers it: a unix: grant cannot express the NUL.
+  const needed = permissions.filter(({ name, path }) =>
+    !isAbstractName(path) || name === "net"
+  );
+  const missing = needed.filter((permission) => !granted(permission));
   if (missing.length === 0) return;
   const flags = (["read", "write", "net"] as const).flatMap((kind) => {
-    const values = missing.filter(({ name }) => name === kind).map(flagValue);
+    const ofKind = missing.filter(({ name }) => name === kind);
+    if (ofKind.some(({ path }) => isAbstractName(path))) return ["--allow-net"];
+    const values = ofKind.map(flagValue);
     return values.length === 0 ? [] : [`--allow-${kind}=${values.join(",")}`];
   });
   throw new Deno.errors.NotCapable(
-    `${context.op} ${context.network} ${context.address}: permission denied; run again with ${
-      flags.join(" ")
-    }`,
+    `${context.op} ${context.network} ${
+      socketPathText(context.address)
+    }: permission denied; run again with ${flags.join(" ")}`,
   );
 }
 
@@ -211,6 +238,8 @@ export async function clearStaleSocket(
   removeStale: boolean,
   context: SocketFileContext,
 ): Promise<void> {
+  // An abstract name is released with its socket: nothing can be stale.
+  if (isAbstractName(path)) return;
   const prefix = `${context.op} ${context.network} ${path}`;
   const before = lstatOrUndefined(path);
   if (before === undefined) return;
@@ -260,8 +289,12 @@ function sameFile(info: Deno.FileInfo, identity: FileIdentity): boolean {
 
 /** The identity of the file now at `path`, for the same-inode rule on close. */
 export function identityAt(path: string): FileIdentity {
+  if (isAbstractName(path)) return ABSTRACT_IDENTITY;
   return identityOf(Deno.lstatSync(path));
 }
+
+/** The identity of an abstract name: no file, so nothing to remove. */
+const ABSTRACT_IDENTITY: FileIdentity = Object.freeze({ dev: -1, ino: -1 });
 
 /**
  * Removes the socket file at `path` if it is still the one identified by
@@ -270,6 +303,7 @@ export function identityAt(path: string): FileIdentity {
  * that cannot be removed is left as it is.
  */
 export function removeIfSame(path: string, identity: FileIdentity): void {
+  if (isAbstractName(path)) return;
   try {
     const info = lstatOrUndefined(path);
     if (info !== undefined && info.isSocket && sameFile(info, identity)) {
@@ -422,6 +456,13 @@ export async function bindPrivately<T extends { close(): void }>(
   context: SocketFileContext,
   bind: (privatePath: string) => T,
 ): Promise<PlacedSocket<T>> {
+  if (isAbstractName(path)) {
+    try {
+      return { socket: bind(path), identity: ABSTRACT_IDENTITY };
+    } catch (error) {
+      throw annotate(error, { ...context, address: path });
+    }
+  }
   const { dir: privateDir, socket: privatePath } = privatePathsOf(path);
   const operation = {
     ...context,
@@ -469,8 +510,15 @@ export async function bindPrivately<T extends { close(): void }>(
 const MAX_MODE = 0o777;
 
 /** Throws unless `mode` is undefined or permission bits from 0o000 to 0o777. */
-export function assertMode(mode: unknown): void {
+export function assertMode(mode: unknown, path?: string): void {
   if (mode === undefined) return;
+  if (path !== undefined && isAbstractName(path)) {
+    throw new TypeError(
+      `options.mode applies to a socket file, and the abstract name ${
+        socketPathText(path)
+      } has none: leave mode out (any process in the network namespace can connect to an abstract name)`,
+    );
+  }
   if (typeof mode !== "number") {
     throw new TypeError(
       `options.mode must be a number of permission bits such as 0o600, got ${
@@ -503,6 +551,7 @@ export function assertPathOptions(options: unknown, name: string): void {
  * 3 bytes longer) does not fit `sun_path`.
  */
 export function assertPrivatePathFits(path: string, what: string): void {
+  if (isAbstractName(path)) return;
   const { socket } = privatePathsOf(path);
   const privateBytes = encoder.encode(socket).length;
   if (privateBytes > MAX_SOCKET_PATH_BYTES) {
@@ -519,6 +568,7 @@ export function assertPrivatePathFits(path: string, what: string): void {
  * write on both, and `unix:` grants for the path and the private bind path.
  */
 export function privateBindPermissions(path: string): PathPermission[] {
+  if (isAbstractName(path)) return [{ name: "net", path }];
   const { dir, socket } = privatePathsOf(path);
   return [
     { name: "read", path },
@@ -558,7 +608,7 @@ export function bindDatagram(
     op,
     network: DATAGRAM,
     address,
-    directory: directoryOf(path),
+    directory: isAbstractName(path) ? undefined : directoryOf(path),
   };
   let socket: Deno.DatagramConn;
   try {

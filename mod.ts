@@ -7,7 +7,8 @@
  *   timeouts) and {@linkcode serveDatagrams} for datagrams; both shut down
  *   gracefully, and a failing handler never takes the server down.
  * - `@sockets/net/tcp`: {@linkcode serveTcp} and {@linkcode connectTcp}, which
- *   tries every address of a host under one deadline.
+ *   tries every address of a host under one deadline, and
+ *   {@linkcode loopbackPair}, a connected pair over loopback.
  * - `@sockets/net/udp`: {@linkcode listenUdp}, {@linkcode connectUdp},
  *   {@linkcode serveUdp} and {@linkcode requestUdp}, datagrams with their
  *   boundaries kept, and retries for a transport that loses them.
@@ -30,6 +31,8 @@
  *   service name with a default, as `getservbyname()`.
  * - `@sockets/net/resolve`: {@linkcode lookupHost}, every address of a host,
  *   and {@linkcode formatAddress}, any address as text.
+ * - `@sockets/net/activation`: {@linkcode activatedListeners} and
+ *   {@linkcode inetdConnection}, the sockets systemd or inetd passes.
  *
  * Errors name what failed, where, and how to fix it, down to the exact
  * `--allow-net=host:port` flag a denied permission needs.
@@ -55,6 +58,7 @@
 // First, so that an older Deno stops here with the version it needs.
 import "./_deno_version.ts";
 
+export * from "./activation.ts";
 export * from "./io.ts";
 export * from "./proxy.ts";
 export * from "./resolve.ts";

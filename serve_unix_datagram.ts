@@ -36,7 +36,10 @@ import {
  */
 export interface ServeUnixDatagramOptions
   extends ServeDatagramsOptions<Deno.UnixAddr> {
-  /** Path of the socket file, at most 107 bytes (`sun_path`). */
+  /**
+   * Path of the socket file, at most 107 bytes (`sun_path`), or a Linux
+   * abstract name (`"\0name"`: no file, needs a bare `--allow-net`).
+   */
   path: string;
   /**
    * Permission bits of the socket file, such as `0o600` (owner only) or
@@ -196,7 +199,7 @@ export async function serveUnixDatagram(
   ]);
   const { path, mode, removeStale = true, ...serveOptions } = options;
   assertSocketPath(path, "options.path");
-  assertMode(mode);
+  assertMode(mode, path);
   assertBoolean(removeStale, "options.removeStale");
   assertFunction(
     handler,

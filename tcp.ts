@@ -59,6 +59,9 @@ import {
 } from "./server.ts";
 import { resolvePort } from "./services.ts";
 
+export { loopbackPair } from "./loopback_pair.ts";
+export type { LoopbackPairOptions } from "./loopback_pair.ts";
+
 export type {
   AccessRules,
   ConnectionContext,

@@ -8,6 +8,14 @@
  * {@linkcode UnixDatagramSocket} pairs with `UdpSocket`,
  * {@linkcode ConnectedUnixDatagramSocket} with `ConnectedUdpSocket`.
  *
+ * **Abstract names** (Linux): a path that starts with NUL (`"\0app"`) names
+ * a socket in the abstract namespace, which has no file: none of the rules
+ * below apply (no stale check, no mode, nothing to remove), the name is
+ * freed when the socket closes, and any process in the network namespace
+ * can connect. Deno checks it against a bare `--allow-net` (a `unix:` grant
+ * cannot express the NUL); errors and `formatAddress` show it as `@app`, as
+ * `ss` and `socat` do.
+ *
  * The functions that touch the file system are async: {@linkcode serveUnix},
  * {@linkcode serveUnixDatagram}, {@linkcode listenUnixDatagram} and
  * {@linkcode connectUnixDatagram} probe and remove stale socket files and
@@ -134,7 +142,10 @@ export type {
 
 /** Options of {@linkcode serveUnix}: the socket file, and every option of the stream-server engine. */
 export interface ServeUnixOptions extends ServeOptions {
-  /** Path of the socket file, at most 107 bytes (`sun_path`). */
+  /**
+   * Path of the socket file, at most 107 bytes (`sun_path`), or a Linux
+   * abstract name (`"\0name"`: no file, needs a bare `--allow-net`).
+   */
   path: string;
   /**
    * Permission bits of the socket file, such as `0o600` (owner only) or
@@ -306,7 +317,7 @@ export async function serveUnix(
   assertKnownOptions(options, [...SERVE_OPTION_NAMES, ...OWN_OPTION_NAMES]);
   const { path, mode, removeStale = true, ...serveOptions } = options;
   assertSocketPath(path, "options.path");
-  assertMode(mode);
+  assertMode(mode, path);
   assertBoolean(removeStale, "options.removeStale");
   assertFunction(handler, "handler", "(conn) => void | Promise<void>");
   assertSignal(serveOptions.signal, "options.signal");
@@ -346,7 +357,8 @@ export async function serveUnix(
  * Needs `--allow-read`, `--allow-write` and `--allow-net=unix:PATH` on the
  * socket path.
  *
- * @param path Path of the server's socket file, at most 107 bytes.
+ * @param path Path of the server's socket file, at most 107 bytes, or an
+ * abstract name (`"\0name"`, Linux; needs a bare `--allow-net`).
  * @param options A timeout and an abort signal.
  * @returns The connection; its `remoteAddr.path` is `path`.
  * @throws {TypeError} If an argument or option has the wrong type.

@@ -26,7 +26,10 @@ import {
 
 /** Options of {@linkcode listenUnixDatagram}. */
 export interface ListenUnixDatagramOptions {
-  /** Path of the socket file, at most 107 bytes (`sun_path`). */
+  /**
+   * Path of the socket file, at most 107 bytes (`sun_path`), or a Linux
+   * abstract name (`"\0name"`: no file, needs a bare `--allow-net`).
+   */
   path: string;
   /**
    * Remove a stale socket file (one that no socket answers, as a crashed
