@@ -117,7 +117,8 @@ export async function measureOpen(
   }
 }
 
-function median(values: number[]): number {
+/** The median of the values that are numbers; NaN when there are none. */
+export function median(values: number[]): number {
   const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
   const mid = sorted.length >> 1;

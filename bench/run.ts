@@ -15,6 +15,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const BUILD = `${BENCH}.build`;
 import {
   measureOpen,
+  median,
   openChart,
   openReport,
   type OpenSample,
@@ -337,6 +338,16 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** When `source` or the header both load generators include last changed. */
+async function newestSource(source: string): Promise<Date> {
+  const times = await Promise.all(
+    [source, `${BENCH}_loadgen_common.h`].map(async (path) =>
+      (await Deno.stat(path)).mtime!
+    ),
+  );
+  return times.reduce((a, b) => (a > b ? a : b));
+}
+
 async function build(): Promise<void> {
   await Deno.mkdir(BUILD, { recursive: true });
   const sources = {
@@ -347,8 +358,7 @@ async function build(): Promise<void> {
   for (const [name, source] of Object.entries(sources)) {
     const binary = `${BUILD}/${name}`;
     const built = await Deno.stat(binary).catch(() => null);
-    const src = await Deno.stat(source);
-    if (built && built.mtime! >= src.mtime!) continue;
+    if (built && built.mtime! >= await newestSource(source)) continue;
     const { code, stderr } = await new Deno.Command("cc", {
       args: ["-O2", "-Wall", "-o", binary, source],
     }).output();
@@ -368,7 +378,7 @@ async function prepareTls(): Promise<string | undefined> {
   const binary = `${BUILD}/tls_loadgen`;
   const source = `${BENCH}tls_loadgen.c`;
   const built = await Deno.stat(binary).catch(() => null);
-  if (!built || built.mtime! < (await Deno.stat(source)).mtime!) {
+  if (!built || built.mtime! < await newestSource(source)) {
     const cc = await new Deno.Command("cc", {
       args: ["-O2", "-Wall", "-o", binary, source, "-lssl", "-lcrypto"],
       stderr: "piped",
@@ -698,13 +708,6 @@ if (reportOnly) {
 }
 
 // ---------------------------------------------------------------- report
-
-function median(values: number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 function format(value: number): string {
   if (Number.isNaN(value)) return "–";
