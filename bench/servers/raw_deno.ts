@@ -3,39 +3,10 @@
 //
 //   deno run -A --unstable-net bench/servers/raw_deno.ts KIND ADDRESS
 import { parseAddress } from "./_address.ts";
+import { echo, hello } from "./_raw_loops.ts";
 
 const [kind, spec] = Deno.args;
 const address = parseAddress(spec);
-const greeting = new TextEncoder().encode("Hello, world!\n");
-
-async function echo(conn: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(64 * 1024);
-  try {
-    while (true) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      for (let off = 0; off < n;) {
-        off += await conn.write(buffer.subarray(off, n));
-      }
-    }
-  } catch {
-    // A reset by the client ends the connection.
-  } finally {
-    conn.close();
-  }
-}
-
-async function hello(conn: Deno.Conn): Promise<void> {
-  try {
-    for (let off = 0; off < greeting.length;) {
-      off += await conn.write(greeting.subarray(off));
-    }
-  } catch {
-    // A reset by the client ends the connection.
-  } finally {
-    conn.close();
-  }
-}
 
 if (address.transport === "udp") {
   const socket = Deno.listenDatagram({ ...address, transport: "udp" });
