@@ -212,5 +212,5 @@ export function peerCredentials(
  */
 export function listenUnix(path: string): Deno.Listener {
   const fd = unixSocketAt("listen", path, LISTEN_BACKLOG);
-  return adoptListener(fd, "unix");
+  return adoptListener(fd, "unix", path);
 }
