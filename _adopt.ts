@@ -105,18 +105,29 @@ function listenerNetAddr(server: net.Server): Deno.NetAddr {
 }
 
 /**
- * The path of an adopted Unix socket. Node gives none (it has no
- * getsockname for Unix sockets), so the path is empty, as it is for an
- * unnamed socket.
+ * The paths of an adopted Unix socket's two ends, as its adopter knows
+ * them: node gives none (it has no getsockname for Unix sockets).
  */
-function unixAddr(): Deno.UnixAddr {
-  return { transport: "unix", path: "" };
+export interface UnixPaths {
+  /** The socket's own path (`localAddr`, a listener's `addr`). */
+  local?: string;
+  /** The peer's path (`remoteAddr`). */
+  remote?: string;
+}
+
+/**
+ * The address of an adopted Unix socket: the path its adopter gave, else
+ * empty, as it is for an unnamed socket.
+ */
+function unixAddr(path = ""): Deno.UnixAddr {
+  return { transport: "unix", path };
 }
 
 /** A `Deno.Conn` over a node socket. */
 class AdoptedConn implements Deno.Conn {
   readonly #socket: net.Socket;
   readonly #transport: AdoptedTransport;
+  readonly #paths: UnixPaths;
   /** Chunks received and not yet read; at most one, the socket is paused. */
   #chunk: Uint8Array | undefined;
   #ended = false;
@@ -132,9 +143,14 @@ class AdoptedConn implements Deno.Conn {
   declare readonly readable: ReadableStream<Uint8Array<ArrayBuffer>>;
   declare readonly writable: WritableStream<Uint8Array<ArrayBufferLike>>;
 
-  constructor(socket: net.Socket, transport: AdoptedTransport) {
+  constructor(
+    socket: net.Socket,
+    transport: AdoptedTransport,
+    paths: UnixPaths,
+  ) {
     this.#socket = socket;
     this.#transport = transport;
+    this.#paths = paths;
     // Flowing one chunk at a time: a slow reader holds the rest in the
     // kernel's buffer, as a native conn does.
     socket.pause();
@@ -172,7 +188,9 @@ class AdoptedConn implements Deno.Conn {
   }
 
   get localAddr(): Deno.Addr {
-    if (this.#transport === "unix") return this.#localAddr ??= unixAddr();
+    if (this.#transport === "unix") {
+      return this.#localAddr ??= unixAddr(this.#paths.local);
+    }
     return this.#localAddr ??= netAddr(
       this.#socket.localAddress,
       this.#socket.localPort,
@@ -180,7 +198,9 @@ class AdoptedConn implements Deno.Conn {
   }
 
   get remoteAddr(): Deno.Addr {
-    if (this.#transport === "unix") return this.#remoteAddr ??= unixAddr();
+    if (this.#transport === "unix") {
+      return this.#remoteAddr ??= unixAddr(this.#paths.remote);
+    }
     return this.#remoteAddr ??= netAddr(
       this.#socket.remoteAddress,
       this.#socket.remotePort,
@@ -288,8 +308,9 @@ function wrapSocket(
   socket: net.Socket,
   transport: AdoptedTransport,
   fd: number | undefined,
+  paths: UnixPaths = {},
 ): Deno.Conn {
-  const conn = new AdoptedConn(socket, transport);
+  const conn = new AdoptedConn(socket, transport, paths);
   if (fd !== undefined) descriptors.set(conn, fd);
   return conn;
 }
@@ -300,6 +321,8 @@ function wrapSocket(
  *
  * @param fd The descriptor of a connected stream socket.
  * @param transport `"tcp"` for an Internet socket, `"unix"` for a Unix one.
+ * @param paths A Unix socket's own path and its peer's, which node cannot
+ * tell: its `localAddr` and `remoteAddr` (empty paths without them).
  * @returns A conn that behaves as Deno's own (a `Deno.TcpConn` for `"tcp"`).
  * @throws {TypeError} If `fd` or `transport` is not valid.
  *
@@ -310,7 +333,11 @@ function wrapSocket(
  * conn.close();
  * ```
  */
-export function adoptConn(fd: number, transport: AdoptedTransport): Deno.Conn {
+export function adoptConn(
+  fd: number,
+  transport: AdoptedTransport,
+  paths: UnixPaths = {},
+): Deno.Conn {
   assertDescriptor(fd, "adoptConn");
   assertTransport(transport, "adoptConn");
   const socket = new net.Socket({
@@ -319,7 +346,7 @@ export function adoptConn(fd: number, transport: AdoptedTransport): Deno.Conn {
     readable: true,
     writable: true,
   });
-  return wrapSocket(socket, transport, fd);
+  return wrapSocket(socket, transport, fd, paths);
 }
 
 /**
@@ -362,11 +389,18 @@ class AdoptedListener implements Deno.Listener {
   #error: Error | undefined;
   #closed = false;
   #addr: Deno.Addr | undefined;
+  /** A Unix listener's path: its `addr`, and its conns' `localAddr`. */
+  readonly #path: string | undefined;
   readonly #waiting = new Set<
     { resolve: () => void; reject: (error: Error) => void }
   >();
 
-  constructor(fd: number, transport: AdoptedTransport | undefined) {
+  constructor(
+    fd: number,
+    transport: AdoptedTransport | undefined,
+    path?: string,
+  ) {
+    this.#path = path;
     // pauseOnConnect: an accepted socket reads nothing until its conn does.
     this.#server = net.createServer({
       allowHalfOpen: true,
@@ -405,7 +439,7 @@ class AdoptedListener implements Deno.Listener {
 
   get addr(): Deno.Addr {
     return this.#addr ??= this.#transport === "unix"
-      ? unixAddr()
+      ? unixAddr(this.#path)
       : listenerNetAddr(this.#server);
   }
 
@@ -414,7 +448,9 @@ class AdoptedListener implements Deno.Listener {
       if (this.#closed) throw badResource("Listener has been closed");
       const socket = this.#accepted.shift();
       if (socket !== undefined) {
-        return wrapSocket(socket, this.#transport, nodeDescriptor(socket));
+        return wrapSocket(socket, this.#transport, nodeDescriptor(socket), {
+          local: this.#path,
+        });
       }
       if (this.#error !== undefined) throw this.#error;
       await new Promise<void>((resolve, reject) => {
@@ -477,6 +513,8 @@ class AdoptedListener implements Deno.Listener {
  *
  * @param fd The descriptor of a listening stream socket.
  * @param transport `"tcp"` for an Internet socket, `"unix"` for a Unix one.
+ * @param path A Unix socket's path, which node cannot tell: the listener's
+ * `addr` and its conns' `localAddr` (empty paths without it).
  * @returns A listener for `serve()` or an accept loop.
  * @throws {TypeError} If `fd` or `transport` is not valid.
  *
@@ -492,10 +530,11 @@ class AdoptedListener implements Deno.Listener {
 export function adoptListener(
   fd: number,
   transport: AdoptedTransport,
+  path?: string,
 ): Deno.Listener {
   assertDescriptor(fd, "adoptListener");
   assertTransport(transport, "adoptListener");
-  const listener = new AdoptedListener(fd, transport);
+  const listener = new AdoptedListener(fd, transport, path);
   descriptors.set(listener, fd);
   return listener;
 }

@@ -22,6 +22,7 @@ import {
   POLLIN,
   POLLOUT,
   socketPairFds,
+  unixPathOf,
   unixSocketAt,
 } from "./_libc.ts";
 import { forget, ready } from "./_poller.ts";
@@ -113,7 +114,19 @@ export class Descriptor implements Disposable {
   /** Turns a connected stream socket (Unix or TCP) into a `Deno.Conn`, which then owns it. */
   toConn(): Deno.Conn {
     const fd = this.#expect(["stream"], "toConn");
-    const conn = adoptConn(fd, familyOf(libc("toConn"), fd) ?? "unix");
+    const c = libc("toConn");
+    const family = familyOf(c, fd) ?? "unix";
+    // Node cannot tell a Unix socket's paths; getsockname can.
+    const conn = adoptConn(
+      fd,
+      family,
+      family === "unix"
+        ? {
+          local: unixPathOf(c, fd, "local"),
+          remote: unixPathOf(c, fd, "remote"),
+        }
+        : {},
+    );
     this.#fd = -1;
     return conn;
   }
@@ -121,9 +134,12 @@ export class Descriptor implements Disposable {
   /** Turns a listening stream socket into a `Deno.Listener`, which then owns it. */
   toListener(): Deno.Listener {
     const fd = this.#expect(["listener"], "toListener");
+    const c = libc("toListener");
+    const family = familyOf(c, fd) ?? "unix";
     const listener = adoptListener(
       fd,
-      familyOf(libc("toListener"), fd) ?? "unix",
+      family,
+      family === "unix" ? unixPathOf(c, fd, "local") : undefined,
     );
     this.#fd = -1;
     return listener;

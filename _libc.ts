@@ -106,6 +106,8 @@ const SYMBOLS = {
     parameters: ["i32", "i32", "i32", "buffer", "buffer"],
     result: "i32",
   },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   // fcntl is variadic; its third argument is an int for F_DUPFD_CLOEXEC.
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -389,6 +391,30 @@ export function socketAddress(path: string): Uint8Array<ArrayBuffer> {
   new DataView(address.buffer).setUint16(0, AF_UNIX, true);
   address.set(bytes, 2);
   return address;
+}
+
+/**
+ * The path of a Unix socket's own end (`"local"`, getsockname) or its
+ * peer's (`"remote"`, getpeername): a file path, an abstract name with its
+ * leading NUL (`"\0name"`), or `""` for an unnamed socket, as Deno writes
+ * a `Deno.UnixAddr`; `""` too when the call fails (a peer gone already).
+ */
+export function unixPathOf(
+  c: Libc,
+  fd: number,
+  end: "local" | "remote",
+): string {
+  const address = new Uint8Array(2 + 108);
+  const length = new Uint32Array([address.byteLength]);
+  const call = end === "local" ? c.getsockname : c.getpeername;
+  // A peer gone already (ENOTCONN) leaves no path to tell.
+  if (call(fd, address, length) < 0) return "";
+  const bytes = address.subarray(2, Math.min(length[0], address.byteLength));
+  if (bytes[0] === 0) return new TextDecoder().decode(bytes);
+  const end0 = bytes.indexOf(0);
+  return new TextDecoder().decode(
+    end0 === -1 ? bytes : bytes.subarray(0, end0),
+  );
 }
 
 /**

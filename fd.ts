@@ -186,6 +186,8 @@ export function peerCredentials(
  * descriptors, so that {@linkcode peerCredentials} works on them: serve it
  * with `serve()` from `@sockets/net/server`. The socket file is created at
  * `path`, which must not exist; whoever listens removes it after closing.
+ * The listener's `addr` and its connections' `localAddr` carry `path`, as
+ * a native listener's do.
  * Needs the same permissions as `Deno.listen` there, besides FFI:
  * `--allow-read`, `--allow-write` and `--allow-net=unix:PATH`.
  *
@@ -212,5 +214,5 @@ export function peerCredentials(
  */
 export function listenUnix(path: string): Deno.Listener {
   const fd = unixSocketAt("listen", path, LISTEN_BACKLOG);
-  return adoptListener(fd, "unix");
+  return adoptListener(fd, "unix", path);
 }

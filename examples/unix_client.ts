@@ -1,11 +1,14 @@
 // deno run --allow-read=/tmp/sockets-net/echo.sock --allow-write=/tmp/sockets-net/echo.sock --allow-net=unix:/tmp/sockets-net/echo.sock examples/unix_client.ts
+// deno run --allow-net examples/unix_client.ts --path @sockets-echo
 /**
  * A Unix socket client: it sends its standard input to the server, closes
  * its sending side at the end of the input, and prints what comes back until
  * the server closes too.
  *
  * Try it with `echo hello | deno run --allow-read=/tmp/sockets-net/echo.sock --allow-write=/tmp/sockets-net/echo.sock --allow-net=unix:/tmp/sockets-net/echo.sock examples/unix_client.ts`
- * while `examples/unix_echo_server.ts` runs.
+ * while `examples/unix_echo_server.ts` runs. A path that starts with `@` is
+ * a Linux abstract name (`@sockets-echo` is `"\0sockets-echo"`),
+ * which needs only a bare `--allow-net`; write `./@name` for such a file.
  *
  * @module
  */
@@ -24,9 +27,15 @@ const USAGE = `Usage: unix_client.ts [--path PATH] [--timeout MS]
 
 Sends standard input to a Unix socket server and prints the answer.
 
-  --path PATH      socket file of the server (default ${DEFAULT_PATH})
+  --path PATH      socket file of the server (default ${DEFAULT_PATH}),
+                   or @NAME for an abstract name (Linux)
   --timeout MS     give up connecting after this long (default ${DEFAULT_TIMEOUT_MS})
   --help           show this help`;
+
+/** A `--path` as a socket path: `@name` is the abstract name `"\0name"`. */
+function socketPath(text: string): string {
+  return text.startsWith("@") ? `\0${text.slice(1)}` : text;
+}
 
 async function main(args: string[]): Promise<void> {
   const flags = parseArgs(args, {
@@ -38,7 +47,7 @@ async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  using conn = await connectUnix(flags.path, {
+  using conn = await connectUnix(socketPath(flags.path), {
     timeout: Number(flags.timeout),
   });
   // When the server closes first, the rest of the input has nowhere to go,

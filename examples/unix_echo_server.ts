@@ -1,4 +1,5 @@
 // deno run --allow-read=/tmp/sockets-net --allow-write=/tmp/sockets-net --allow-net=unix:/tmp/sockets-net/echo.sock,unix:/tmp/sockets-net/.echo.sock/s examples/unix_echo_server.ts
+// deno run --allow-net examples/unix_echo_server.ts --path @sockets-echo
 /**
  * An echo server on a Unix socket: every byte a client sends comes back,
  * until the client closes its side. A stale socket file left by a crashed
@@ -8,7 +9,15 @@
  * at `DIR/NAME` (see `@sockets/net/unix`), hence the second `unix:` path in
  * the permissions; another `--path` needs its own pair.
  *
- * Try it with `nc -U /tmp/sockets-net/echo.sock`, or with
+ * A path that starts with `@` is a Linux abstract name, written the way
+ * `ss` and `socat` print one: `--path @sockets-echo` listens on
+ * `"\0sockets-echo"`, which has no file, so nothing to create, replace
+ * or remove, and no `--mode`; it needs only a bare `--allow-net` (a
+ * `unix:` grant cannot name it). For a file whose name starts with `@`,
+ * write `./@name`.
+ *
+ * Try it with `nc -U /tmp/sockets-net/echo.sock` (`socat -
+ * ABSTRACT-CONNECT:sockets-echo` for the abstract name), or with
  * `examples/unix_client.ts`.
  *
  * @module
@@ -26,7 +35,8 @@ const USAGE = `Usage: unix_echo_server.ts [options]
 
 Sends every byte back to the client that sent it, over a Unix socket.
 
-  --path PATH              socket file (default ${DEFAULT_PATH})
+  --path PATH              socket file (default ${DEFAULT_PATH}),
+                           or @NAME for an abstract name (Linux)
   --mode MODE              octal permission bits of the socket, e.g. 600
   --max-connections N      clients served at once; 1 serves one at a time
   --idle-timeout MS        close a client silent for this long
@@ -43,6 +53,11 @@ function optionalNumber(
     throw new TypeError(`--${name} must be a number, got "${text}"`);
   }
   return value;
+}
+
+/** A `--path` as a socket path: `@name` is the abstract name `"\0name"`. */
+function socketPath(text: string): string {
+  return text.startsWith("@") ? `\0${text.slice(1)}` : text;
 }
 
 /** Creates the socket's directory (owner only) when it is missing. */
@@ -72,14 +87,16 @@ async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  await makeDirectoryOf(flags.path);
+  const path = socketPath(flags.path);
+  // An abstract name has no file, hence no directory.
+  if (!path.startsWith("\0")) await makeDirectoryOf(path);
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {
     const server = await serveUnix({
-      path: flags.path,
+      path,
       mode: optionalNumber(flags.mode, "mode", 8),
       maxConnections: optionalNumber(
         flags["max-connections"],

@@ -42,21 +42,34 @@ function examplePath(name: string): string {
 
 /**
  * The flags of the example's header line, `// deno run <flags> examples/<name>`.
+ * An example run another way as well (an abstract name for a socket file)
+ * has a further header line for it, `// deno run <flags> examples/<name> <args>`:
+ * given `args`, that line's flags, else the first line's.
  * Throws when the header is missing or names another file.
  */
-export function headerFlags(name: string): string[] {
+export function headerFlags(name: string, args: string[] = []): string[] {
   const path = examplePath(name);
   const source = Deno.readTextFileSync(new URL(path, root));
-  const header = source.split("\n").find((line) =>
-    line.startsWith("// deno run ")
-  );
-  assert(header !== undefined, `${path} has no "// deno run ..." header line`);
-  const words = header.slice("// deno run ".length).trim().split(/\s+/);
+  const headers = source.split("\n")
+    .filter((line) => line.startsWith("// deno run "))
+    .map((line) => line.slice("// deno run ".length).trim().split(/\s+/));
+  assert(headers.length > 0, `${path} has no "// deno run ..." header line`);
+  for (const words of headers) {
+    assert(
+      words.includes(path),
+      `a header of ${path} runs ${words.at(-1)}, not ${path}`,
+    );
+  }
+  const wanted = args.join(" ");
+  const words =
+    headers.find((words) =>
+      words.slice(words.indexOf(path) + 1).join(" ") === wanted
+    ) ?? headers[0];
   assert(
-    words.at(-1) === path,
-    `the header of ${path} runs ${words.at(-1)}, not ${path}`,
+    words.at(-1) === path || wanted !== "",
+    `the first header of ${path} runs it with arguments`,
   );
-  return words.slice(0, -1);
+  return words.slice(0, words.indexOf(path));
 }
 
 /**

@@ -61,26 +61,35 @@ Deno.test("examples/demo.ts runs the whole tour under its header flags", async (
   await assertFlagsNeeded("demo.ts");
 });
 
-/** The rows of the README's table of styles: command and permissions. */
-function readmeRows(): { example: string; permissions: string[] }[] {
+/** The rows of the README's table of styles: command, arguments and permissions. */
+function readmeRows(): {
+  example: string;
+  args: string[];
+  permissions: string[];
+}[] {
   const readme = Deno.readTextFileSync(
     new URL("../README.md", import.meta.url),
   );
   return [
     ...readme.matchAll(
-      /^\| [^|]+ \| `examples\/(\S+?\.ts)[^`]*` +\| `([^`]*)` +\|/gm,
+      /^\| [^|]+ \| `examples\/(\S+?\.ts)([^`]*)` +\| `([^`]*)` +\|/gm,
     ),
   ]
-    .map(([, example, permissions]) => ({
+    .map(([, example, args, permissions]) => ({
       example,
+      args: args.trim() === "" ? [] : args.trim().split(/\s+/),
       permissions: permissions.split(" "),
     }));
 }
 
 Deno.test("the README's table lists every example with its header's permissions", () => {
   const rows = readmeRows();
-  for (const { example, permissions } of rows) {
-    assertEquals(permissions, headerFlags(example), `README row of ${example}`);
+  for (const { example, args, permissions } of rows) {
+    assertEquals(
+      permissions,
+      headerFlags(example, args),
+      `README row of ${example} ${args.join(" ")}`,
+    );
   }
   const listed = new Set(rows.map(({ example }) => example));
   const missing = examples.filter((name) =>

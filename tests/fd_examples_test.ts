@@ -7,7 +7,7 @@ import {
   startExample,
 } from "./_examples.ts";
 import { libcPath } from "../_libc.ts";
-import { exists, tempDir, waitFor } from "./_helpers.ts";
+import { exists, isMissing, tempDir, waitFor } from "./_helpers.ts";
 import { connectContinuously } from "./soak/restart.ts";
 
 Deno.test("examples/socketpair.ts header asks for FFI and for reading its own module graph (the Worker)", () => {
@@ -97,4 +97,65 @@ Deno.test("examples/restart_server.ts names each flag it misses", async () => {
     "--control",
     dir.file("restart.control"),
   ], { flags: headerFlagsIn("restart_server.ts", dir.path) });
+});
+
+/** Connects to `path` with Python; returns what it was told and its own ids, alike. */
+async function pythonAsks(path: string): Promise<[string, string]> {
+  const script = "import os,socket,sys\n" +
+    "s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);data=b''\n" +
+    "while True:\n  chunk=s.recv(100)\n  if not chunk: break\n  data+=chunk\n" +
+    "print(data.decode().strip())\n" +
+    "print('pid %d uid %d gid %d' % (os.getpid(), os.geteuid(), os.getegid()))";
+  const { code, stdout, stderr } = await new Deno.Command("python3", {
+    args: ["-c", script, path],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  assertEquals(code, 0, decoder.decode(stderr));
+  const [told, own] = decoder.decode(stdout).trim().split("\n");
+  return [told, own];
+}
+
+Deno.test("examples/unix_credentials_server.ts header asks for FFI and the socket's paths", () => {
+  assertEquals(headerFlags("unix_credentials_server.ts"), [
+    "--allow-ffi",
+    "--allow-read=/tmp/sockets-net",
+    "--allow-write=/tmp/sockets-net",
+    "--allow-net=unix:/tmp/sockets-net/credentials.sock",
+  ]);
+});
+
+Deno.test("examples/unix_credentials_server.ts tells a Python client its own pid, uid and gid, replaces a stale socket and removes its own", async () => {
+  if (await isMissing("python3")) return;
+  await using dir = await tempDir("credentials_");
+  const path = dir.file("credentials.sock");
+  // A socket file left behind, as by a killed run.
+  Deno.listen({ transport: "unix", path }).close();
+  const flags = headerFlagsIn("unix_credentials_server.ts", dir.path)
+    .map((flag) => flag === "--allow-ffi" ? `--allow-ffi=${libcPath()}` : flag);
+  await using server = await startExample(
+    "unix_credentials_server.ts",
+    ["--path", path],
+    { flags },
+  );
+  assertEquals(server.address, path);
+  for (let i = 0; i < 2; i++) {
+    const [told, own] = await pythonAsks(path);
+    assertEquals(told, own);
+  }
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+  assertEquals(await exists(path), false, "the server removes its socket");
+});
+
+Deno.test("examples/unix_credentials_server.ts names each flag it misses, the library's path with --allow-ffi", async () => {
+  await using dir = await tempDir("credentials_");
+  const args = ["--path", dir.file("credentials.sock")];
+  const flags = headerFlagsIn("unix_credentials_server.ts", dir.path);
+  await assertFlagsNeeded("unix_credentials_server.ts", args, { flags });
+  const result = await runExample("unix_credentials_server.ts", args, {
+    flags: flags.filter((flag) => flag !== "--allow-ffi"),
+  });
+  assertStringIncludes(result.stderr, `--allow-ffi=${libcPath()}`);
 });

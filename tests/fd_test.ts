@@ -413,6 +413,47 @@ Deno.test("spawnHandler({ peerCredentials }) sets UNIXREMOTEPID, UNIXREMOTEEUID 
   assertEquals(server.addr.transport, "unix");
 });
 
+Deno.test("listenUnix() gives its path to server.addr, each conn's localAddr and spawnHandler's UNIXLOCALPATH", async () => {
+  await using dir = await tempDir("fd-path-");
+  const path = dir.file("path.sock");
+  const seen: Deno.Addr[] = [];
+  const handler = spawnHandler(["sh", "-c", 'printf %s "$UNIXLOCALPATH"'], {
+    inheritEnv: ["PATH"],
+  });
+  await using server = serve(listenUnix(path), (conn, context) => {
+    seen.push(conn.localAddr, conn.remoteAddr);
+    return handler(conn, context);
+  });
+  assertEquals(server.addr, { transport: "unix", path });
+  using client = await Deno.connect({ transport: "unix", path });
+  assertEquals(await readAll(client), path);
+  assertEquals(seen, [
+    { transport: "unix", path },
+    { transport: "unix", path: "" },
+  ]);
+});
+
+Deno.test("a received Unix listener and conn tell their paths, as getsockname and getpeername give them", async () => {
+  await using dir = await tempDir("fd-recvpath-");
+  const path = dir.file("r.sock");
+  using pair = DescriptorChannel.pair();
+  const listener = listenUnix(path);
+  const dialled = DescriptorChannel.connect(path);
+  await pair[0].send(new Uint8Array(1), [listener]);
+  listener.close();
+  const message = await pair[1].receive();
+  using received = message!.descriptors[0].toListener();
+  assertEquals(received.addr, { transport: "unix", path });
+  using accepted = await received.accept();
+  assertEquals(accepted.localAddr, { transport: "unix", path });
+  await pair[0].send(new Uint8Array(1), [accepted]);
+  const second = await pair[1].receive();
+  using conn = second!.descriptors[0].toConn();
+  assertEquals(conn.localAddr, { transport: "unix", path });
+  assertEquals(conn.remoteAddr, { transport: "unix", path: "" });
+  dialled.close();
+});
+
 Deno.test("spawnHandler() refuses a peerCredentials that is not a function", () => {
   assertThrows(
     () =>

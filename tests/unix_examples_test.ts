@@ -161,3 +161,31 @@ Deno.test("examples/unix_*.ts print their usage with --help", async () => {
     assertStringIncludes(stdout, `Usage: ${name}`);
   }
 });
+
+Deno.test("examples/unix_echo_server.ts --path @NAME echoes on an abstract name to examples/unix_client.ts, under a bare --allow-net", async () => {
+  const abstract = ["--path", "@sockets-echo"];
+  assertEquals(headerFlags("unix_echo_server.ts", abstract), ["--allow-net"]);
+  assertEquals(headerFlags("unix_client.ts", abstract), ["--allow-net"]);
+  // Unique per run: abstract names are shared by the whole network namespace.
+  const name = `@sockets-net-test-${Deno.pid}-${crypto.randomUUID()}`;
+  await using server = await startExample("unix_echo_server.ts", [
+    "--path",
+    name,
+  ], { flags: headerFlags("unix_echo_server.ts", abstract) });
+  assertEquals(server.address, name);
+  const client = await runExample("unix_client.ts", ["--path", name], {
+    flags: headerFlags("unix_client.ts", abstract),
+    stdin: "hello\nabstract\n",
+  });
+  assertEquals(client.code, 0, client.stderr);
+  assertEquals(client.stdout, "hello\nabstract\n");
+  await assertFlagsNeeded("unix_client.ts", ["--path", name], {
+    flags: headerFlags("unix_client.ts", abstract),
+    stdin: "",
+  });
+  const { code, stderr } = await server.stop();
+  assertEquals(code, 0, stderr);
+  await assertFlagsNeeded("unix_echo_server.ts", ["--path", name], {
+    flags: headerFlags("unix_echo_server.ts", abstract),
+  });
+});
