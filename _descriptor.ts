@@ -396,7 +396,7 @@ export class DescriptorChannel implements Disposable {
     const fd = descriptorOf(conn);
     if (fd === undefined) {
       throw new TypeError(
-        "DescriptorChannel.fromConn: this connection exposes no descriptor (Deno's own never do); accept it from listenUnix of @sockets/net/fd",
+        "DescriptorChannel.fromConn: this connection is closed or exposes no descriptor (Deno's own never do); pass an open one accepted from listenUnix of @sockets/net/fd",
       );
     }
     const c = libc("DescriptorChannel.fromConn");
@@ -431,11 +431,19 @@ export class DescriptorChannel implements Disposable {
     payload: Uint8Array,
     descriptors: readonly Sendable[] = [],
   ): Promise<void> {
-    const fds = descriptors.map(numberOf);
     const fd = this.#descriptor.fd;
     const what = `send unix ${fd}`;
+    // Numbers are read when the message goes out, after the sends queued
+    // before it: a descriptor closed meanwhile is refused, not sent under
+    // a number that may be another file's by then.
     const sent = this.#sending.then(() =>
-      sendMessage(libc(what), this.#fdFor(what), payload, fds, what)
+      sendMessage(
+        libc(what),
+        this.#fdFor(what),
+        payload,
+        descriptors.map(numberOf),
+        what,
+      )
     );
     this.#sending = sent.catch(() => {});
     return sent;
@@ -492,11 +500,18 @@ export class DescriptorChannel implements Disposable {
 
 function numberOf(item: Sendable, index: number): number {
   if (typeof item === "number") return item;
-  if (item instanceof Descriptor) return item.fd;
+  if (item instanceof Descriptor) {
+    if (item.fd < 0) {
+      throw new TypeError(
+        `descriptors[${index}]: the Descriptor was closed or handed on; send it before closing it, or send what it was turned into`,
+      );
+    }
+    return item.fd;
+  }
   const fd = descriptorOf(item);
   if (fd === undefined) {
     throw new TypeError(
-      `descriptors[${index}]: Deno's own connections and listeners do not expose their descriptor; send one made by @sockets/net/fd (socketPair, listenUnix, or received)`,
+      `descriptors[${index}]: the connection or listener is closed, or is Deno's own, which does not expose its descriptor; send an open one made by @sockets/net/fd (socketPair, listenUnix, or received)`,
     );
   }
   return fd;

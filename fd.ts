@@ -166,7 +166,7 @@ export function peerCredentials(
   const fd = conn instanceof DescriptorChannel ? conn.fd : descriptorOf(conn);
   if (fd === undefined || fd < 0) {
     throw new TypeError(
-      "peerCredentials: this connection exposes no descriptor (Deno's own Deno.UnixConn never does); listen with listenUnix from @sockets/net/fd and serve() its connections, whose credentials are known",
+      "peerCredentials: this connection is closed or exposes no descriptor (Deno's own Deno.UnixConn never does); listen with listenUnix from @sockets/net/fd and serve() its connections, whose credentials are known",
     );
   }
   const c = libc("peerCredentials");

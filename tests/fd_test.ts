@@ -465,3 +465,34 @@ Deno.test("spawnHandler() refuses a peerCredentials that is not a function", () 
     "options.peerCredentials must be a function",
   );
 });
+
+Deno.test("a closed conn or Descriptor is never sent, duplicated or asked for credentials: its number may be another file's now", async () => {
+  const before = openDescriptors();
+  {
+    using pair = DescriptorChannel.pair();
+    const [here, there] = socketPair();
+    here.close();
+    const [spare, spareEnd] = descriptorPair();
+    spare.close();
+    spareEnd.close();
+    // The lowest free numbers are taken again by the next files opened.
+    using other = Deno.openSync(new URL(import.meta.url).pathname);
+    using otherPair = DescriptorChannel.pair();
+    await assertRejects(
+      () => pair[0].send(new Uint8Array(), [here]),
+      TypeError,
+      "descriptors[0]",
+    );
+    await assertRejects(
+      () => pair[0].send(new Uint8Array(), [spare]),
+      TypeError,
+      "descriptors[0]",
+    );
+    assertThrows(() => peerCredentials(here), TypeError, "closed");
+    assertThrows(() => DescriptorChannel.fromConn(here), TypeError, "closed");
+    void other;
+    void otherPair;
+    there.close();
+  }
+  await settle(before);
+});
