@@ -329,6 +329,8 @@ export class DescriptorChannel implements Disposable {
   #descriptor: Descriptor;
   #sending: Promise<unknown> = Promise.resolve();
   #receiving: Promise<unknown> = Promise.resolve();
+  /** Why receiving can go on no more: a receive stopped inside a message. */
+  #lost: Error | undefined;
 
   /**
    * Takes ownership of `fd`, a connected Unix stream socket.
@@ -452,7 +454,8 @@ export class DescriptorChannel implements Disposable {
   /**
    * Receives the next message, or `null` when the peer has closed between
    * messages. Truncated control data (`MSG_CTRUNC`) rejects, after closing
-   * the descriptors that did arrive.
+   * the descriptors that did arrive. A receive that fails or is aborted
+   * inside a message leaves the channel unusable: later receives reject.
    *
    * @param options `signal` ends the wait.
    * @returns The payload and the descriptors, which the caller now owns.
@@ -460,12 +463,27 @@ export class DescriptorChannel implements Disposable {
   receive(options: ReceiveOptions = {}): Promise<DescriptorMessage | null> {
     const what = `receive unix ${this.#descriptor.fd}`;
     const received = this.#receiving.then(async () => {
-      const raw = await receiveMessage(
-        libc(what),
-        this.#fdFor(what),
-        what,
-        options.signal,
-      );
+      if (this.#lost !== undefined) throw this.#lost;
+      const progress = { bytes: 0 };
+      let raw;
+      try {
+        raw = await receiveMessage(
+          libc(what),
+          this.#fdFor(what),
+          what,
+          options.signal,
+          progress,
+        );
+      } catch (error) {
+        // The rest of that message would be read as the next one's header.
+        if (progress.bytes > 0) {
+          this.#lost = new Deno.errors.InvalidData(
+            `${what}: an earlier receive stopped after ${progress.bytes} bytes of a message, so where the next message starts is unknown; close it and open a new channel`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
       if (raw === null) return null;
       return {
         payload: raw.payload,

@@ -187,15 +187,24 @@ async function receiveSome(
   }
 }
 
+/** How far a receive got into its message, for a caller to tell when it fails. */
+export interface ReceiveProgress {
+  /** The bytes of the message taken from the socket so far. */
+  bytes: number;
+}
+
 /**
  * Receives one message, or `null` at the end of the stream between
- * messages. On any error, the descriptors received so far are closed.
+ * messages. On any error, the descriptors received so far are closed; if
+ * `progress.bytes` is then above 0, the stream is no longer at the start
+ * of a message.
  */
 export async function receiveMessage(
   c: Libc,
   fd: number,
   what: string,
   signal?: AbortSignal,
+  progress: ReceiveProgress = { bytes: 0 },
 ): Promise<RawMessage | null> {
   const descriptors: number[] = [];
   try {
@@ -217,6 +226,7 @@ export async function receiveMessage(
         );
       }
       got += n;
+      progress.bytes += n;
     }
     const length = new DataView(head.buffer).getUint32(0);
     if (length > MAX_PAYLOAD_BYTES) {
@@ -241,6 +251,7 @@ export async function receiveMessage(
         );
       }
       got += n;
+      progress.bytes += n;
     }
     return { payload, descriptors };
   } catch (error) {

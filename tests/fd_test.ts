@@ -9,6 +9,7 @@ import {
 import {
   Descriptor,
   DescriptorChannel,
+  DescriptorFile,
   descriptorPair,
   listenUnix,
   MAX_DESCRIPTORS,
@@ -495,4 +496,26 @@ Deno.test("a closed conn or Descriptor is never sent, duplicated or asked for cr
     there.close();
   }
   await settle(before);
+});
+
+Deno.test("a receive stopped in the middle of a message leaves the channel refusing, not reading a payload as the next header", async () => {
+  const [a, b] = DescriptorChannel.pair();
+  using raw = new DescriptorFile(a.take());
+  // A 5-byte message of which 2 bytes arrive before the receive is aborted.
+  await raw.write(new Uint8Array([0, 0, 0, 5, 97, 98]));
+  const controller = new AbortController();
+  const first = b.receive({ signal: controller.signal });
+  await waitFor(() => watchedCount() === 1, "the receive to wait for more");
+  controller.abort(new Error("enough"));
+  await assertRejects(() => first, Error, "enough");
+  // The rest of it, then a whole message.
+  await raw.write(new Uint8Array([99, 100, 101, 0, 0, 0, 1, 102]));
+  const error = await assertRejects(
+    () => b.receive(),
+    Deno.errors.InvalidData,
+    "close it",
+  );
+  assertStringIncludes(error.message, "6 bytes");
+  b.close();
+  await idle();
 });
