@@ -273,6 +273,10 @@ export function osError(what: string, code: number): Error {
       return new Deno.errors.AddrInUse(
         `${message}; something is at this path already: remove a stale socket file, or choose another path`,
       );
+    case 24:
+      return new Error(
+        `${message}; this process has too many descriptors open: close some, or raise the limit (ulimit -n, or LimitNOFILE= in a systemd unit)`,
+      );
     case 2:
       return new Deno.errors.NotFound(message);
     case 13:

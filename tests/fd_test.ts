@@ -519,3 +519,43 @@ Deno.test("a receive stopped in the middle of a message leaves the channel refus
   b.close();
   await idle();
 });
+
+Deno.test("a poller that cannot start (EMFILE) fails the wait that needed it, and starts once descriptors are free again", async () => {
+  const program = `
+    const { DescriptorChannel } = await import(${
+    JSON.stringify(new URL("../fd.ts", import.meta.url).href)
+  });
+    const [a, b] = DescriptorChannel.pair();
+    const files = [];
+    try {
+      for (let i = 0; i < 200; i++) files.push(Deno.openSync("/dev/null"));
+    } catch { /* the table is full */ }
+    // One free number: too few for the poller's wake-up pair, and Deno
+    // itself needs one now and then.
+    files.pop().close();
+    const stop = AbortSignal.timeout(5000);
+    try { await b.receive({ signal: stop }); console.log("received"); }
+    catch (error) { console.log("first", error.message); }
+    for (const file of files) file.close();
+    await a.send(new TextEncoder().encode("x"));
+    const message = await b.receive({ signal: stop });
+    console.log("second", message?.payload.length);
+    a.close();
+    b.close();
+  `;
+  const { stdout, stderr } = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ulimit -n 150 && exec "$0" eval --no-config -A "$1"`,
+      Deno.execPath(),
+      program,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = decoder.decode(stdout) + decoder.decode(stderr);
+  assertStringIncludes(text, "first ");
+  assertStringIncludes(text, "EMFILE");
+  assertStringIncludes(text, "second 1");
+});
