@@ -43,34 +43,39 @@ export const HEADER_BYTES = 4;
 
 /** `sizeof(struct msghdr)` on 64-bit Linux. */
 const MSGHDR_SIZE = 56;
+/** `sizeof(struct iovec)` on 64-bit Linux: `void *base; size_t len`. */
+const IOVEC_SIZE = 16;
 /** `sizeof(struct cmsghdr)` on 64-bit Linux: `size_t len; int level; int type`. */
 const CMSGHDR_SIZE = 16;
 /** `CMSG_SPACE` for the most descriptors: the header, then the ints, 8-aligned. */
 const CONTROL_SIZE = CMSGHDR_SIZE + Math.ceil((MAX_DESCRIPTORS * 4) / 8) * 8;
 
-/** A `struct msghdr` over one buffer, with room for control data. */
+/**
+ * A `struct msghdr` over one buffer, with room for control data. Its
+ * `struct iovec` lives in the same allocation, after it: the header holds
+ * only the iovec's address, so a separate iovec could be collected before
+ * the call that reads it.
+ */
 function header(
   c: Libc,
   data: Uint8Array<ArrayBuffer>,
   control: Uint8Array<ArrayBuffer> | undefined,
-): { msg: Uint8Array; iov: Uint8Array } {
-  const iov = new Uint8Array(16);
-  const iovView = new DataView(iov.buffer);
-  iovView.setBigUint64(
-    0,
+): Uint8Array {
+  const msg = new Uint8Array(MSGHDR_SIZE + IOVEC_SIZE);
+  const view = new DataView(msg.buffer);
+  view.setBigUint64(
+    MSGHDR_SIZE,
     data.byteLength === 0 ? 0n : addressOf(c, data),
     true,
   );
-  iovView.setBigUint64(8, BigInt(data.byteLength), true);
-  const msg = new Uint8Array(MSGHDR_SIZE);
-  const view = new DataView(msg.buffer);
-  view.setBigUint64(16, addressOf(c, iov), true);
+  view.setBigUint64(MSGHDR_SIZE + 8, BigInt(data.byteLength), true);
+  view.setBigUint64(16, addressOf(c, msg) + BigInt(MSGHDR_SIZE), true);
   view.setBigUint64(24, 1n, true);
   if (control !== undefined) {
     view.setBigUint64(32, addressOf(c, control), true);
     view.setBigUint64(40, BigInt(control.byteLength), true);
   }
-  return { msg, iov };
+  return msg;
 }
 
 /**
@@ -112,7 +117,7 @@ export async function sendMessage(
   let sent = 0;
   while (sent < frame.byteLength) {
     const rest = frame.subarray(sent);
-    const { msg } = header(c, rest, control);
+    const msg = header(c, rest, control);
     const result = Number(
       c.sendmsg(fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL),
     );
@@ -146,7 +151,7 @@ async function receiveSome(
 ): Promise<number> {
   const control = new Uint8Array(CONTROL_SIZE);
   for (;;) {
-    const { msg } = header(c, data, control);
+    const msg = header(c, data, control);
     const result = Number(
       c.recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC),
     );
