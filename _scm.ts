@@ -148,6 +148,7 @@ async function receiveSome(
   descriptors: number[],
   what: string,
   signal: AbortSignal | undefined,
+  progress: ReceiveProgress,
 ): Promise<number> {
   const control = new Uint8Array(CONTROL_SIZE);
   for (;;) {
@@ -163,6 +164,8 @@ async function receiveSome(
       await ready(fd, POLLIN, signal);
       continue;
     }
+    // Counted before any check: the bytes are gone from the socket.
+    progress.bytes += result;
     const view = new DataView(msg.buffer);
     const controlLength = Number(view.getBigUint64(40, true));
     const flags = view.getInt32(48, true);
@@ -223,6 +226,7 @@ export async function receiveMessage(
         descriptors,
         what,
         signal,
+        progress,
       );
       if (n === 0) {
         if (got === 0 && descriptors.length === 0) return null;
@@ -231,7 +235,6 @@ export async function receiveMessage(
         );
       }
       got += n;
-      progress.bytes += n;
     }
     const length = new DataView(head.buffer).getUint32(0);
     if (length > MAX_PAYLOAD_BYTES) {
@@ -249,6 +252,7 @@ export async function receiveMessage(
         descriptors,
         what,
         signal,
+        progress,
       );
       if (n === 0) {
         throw new Deno.errors.UnexpectedEof(
@@ -256,7 +260,6 @@ export async function receiveMessage(
         );
       }
       got += n;
-      progress.bytes += n;
     }
     return { payload, descriptors };
   } catch (error) {

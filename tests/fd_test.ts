@@ -337,7 +337,7 @@ Deno.test("Python's recv_fds receives a Deno payload and a connected socket", as
   await settle(before);
 });
 
-Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, and those received are closed", async () => {
+Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, those received are closed, and the channel refuses further receives", async () => {
   if (await isMissing("python3")) return;
   await using dir = await tempDir("fd-ctrunc-");
   const path = dir.file("c.sock");
@@ -352,6 +352,8 @@ Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, and those rec
     const before = count();
     try { await channel.receive(); console.log("received"); }
     catch (error) { console.log(error.name, count() === before, error.message); }
+    try { await channel.receive(); console.log("next received"); }
+    catch (error) { console.log("next", error.message); }
     channel.close();
   `;
   const child = await startPeer(path, ["many", "200"]);
@@ -370,6 +372,9 @@ Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, and those rec
   const text = decoder.decode(stdout) + decoder.decode(stderr);
   assertStringIncludes(text, "InvalidData true");
   assertStringIncludes(text, "MSG_CTRUNC");
+  // The message's bytes were taken: the channel cannot find the next one.
+  assertStringIncludes(text, "next receive unix");
+  assertStringIncludes(text, "an earlier receive stopped after 4 bytes");
 });
 
 Deno.test("a Descriptor refuses a bad number and closes once", () => {
