@@ -9,6 +9,7 @@
 
 import { adoptConn, adoptListener, descriptorOf } from "./_adopt.ts";
 import {
+  closeOnExec,
   closeQuietly,
   type DescriptorKind,
   duplicate,
@@ -37,6 +38,8 @@ const PIPE_BUF = 4096;
  * {@linkcode Descriptor.toFile}, {@linkcode Descriptor.toChannel}) or
  * {@linkcode Descriptor.take}n as a raw number, which hands the duty to
  * close it on. Closing it twice, or after it was handed on, does nothing.
+ * What it is turned into is close-on-exec, even if it was inherited
+ * without the flag.
  *
  * @example Hand one end of a pair to a Worker, which adopts it
  * ```ts
@@ -100,7 +103,8 @@ export class Descriptor implements Disposable {
 
   #expect(kinds: DescriptorKind[], what: string): number {
     const fd = this.#open(what);
-    const kind = kindOf(libc(what), fd);
+    const c = libc(what);
+    const kind = kindOf(c, fd);
     if (!kinds.includes(kind)) {
       throw new TypeError(
         `${what} ${fd}: the descriptor is a ${kind}, not a ${
@@ -108,6 +112,7 @@ export class Descriptor implements Disposable {
         }; use ${kind === "listener" ? "toListener()" : "toFile() or take()"}`,
       );
     }
+    closeOnExec(c, fd);
     return fd;
   }
 

@@ -388,6 +388,19 @@ export function duplicate(c: Libc, fd: number): number {
   );
 }
 
+/** `F_SETFD`, and its one flag `FD_CLOEXEC` (`<fcntl.h>`). */
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+/**
+ * Makes `fd` close-on-exec, as systemd's `sd_listen_fds()` does with the
+ * sockets it hands on: an inherited descriptor may lack the flag, and a
+ * spawned program would then hold the socket open.
+ */
+export function closeOnExec(c: Libc, fd: number): void {
+  check(c, `fcntl ${fd} F_SETFD FD_CLOEXEC`, c.fcntl(fd, F_SETFD, FD_CLOEXEC));
+}
+
 /** A `struct sockaddr_un` for `path` (at most 107 bytes, checked by the caller). */
 export function socketAddress(path: string): Uint8Array<ArrayBuffer> {
   const bytes = new TextEncoder().encode(path);

@@ -16,7 +16,7 @@ import {
   peerCredentials,
   socketPair,
 } from "../fd.ts";
-import { libcPath } from "../_libc.ts";
+import { libc, libcPath } from "../_libc.ts";
 import { idle, watchedCount } from "../_poller.ts";
 import { copy, lines } from "../io.ts";
 import { serve } from "../server.ts";
@@ -563,4 +563,25 @@ Deno.test("a poller that cannot start (EMFILE) fails the wait that needed it, an
   assertStringIncludes(text, "first ");
   assertStringIncludes(text, "EMFILE");
   assertStringIncludes(text, "second 1");
+});
+
+Deno.test("a descriptor turned into a conn, listener, file or channel is close-on-exec: a spawned program does not inherit it", async () => {
+  const F_SETFD = 2;
+  const c = libc("test");
+  const childDescriptors = async () => {
+    const { stdout } = await new Deno.Command("ls", {
+      args: ["/proc/self/fd"],
+      stdin: "null",
+    }).output();
+    return decoder.decode(stdout).split("\n").filter((name) => name !== "");
+  };
+  const [a, b] = descriptorPair();
+  // As a descriptor inherited from a parent that did not set FD_CLOEXEC.
+  assertEquals(c.fcntl(a.fd, F_SETFD, 0), 0);
+  const fd = a.fd;
+  assert((await childDescriptors()).includes(String(fd)));
+  using conn = a.toConn();
+  assert(!(await childDescriptors()).includes(String(fd)));
+  void conn;
+  b.close();
 });
