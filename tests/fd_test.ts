@@ -52,6 +52,22 @@ async function settle(count: number): Promise<void> {
   );
 }
 
+/** Runs `program` in a process that may open 150 descriptors; its output. */
+async function underFileLimit(program: string): Promise<string> {
+  const { stdout, stderr } = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ulimit -n 150 && exec "$0" eval --no-config -A "$1"`,
+      Deno.execPath(),
+      program,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return decoder.decode(stdout) + decoder.decode(stderr);
+}
+
 /** Starts tests/fixtures/fd_peer.py at `path` and waits for its socket. */
 async function startPeer(
   path: string,
@@ -357,19 +373,8 @@ Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, those receive
     channel.close();
   `;
   const child = await startPeer(path, ["many", "200"]);
-  const { stdout, stderr } = await new Deno.Command("sh", {
-    args: [
-      "-c",
-      `ulimit -n 150 && exec "$0" eval --no-config -A "$1"`,
-      Deno.execPath(),
-      program,
-    ],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const text = await underFileLimit(program);
   await finish(child);
-  const text = decoder.decode(stdout) + decoder.decode(stderr);
   assertStringIncludes(text, "InvalidData true");
   assertStringIncludes(text, "MSG_CTRUNC");
   // The message's bytes were taken: the channel cannot find the next one.
@@ -548,18 +553,7 @@ Deno.test("a poller that cannot start (EMFILE) fails the wait that needed it, an
     a.close();
     b.close();
   `;
-  const { stdout, stderr } = await new Deno.Command("sh", {
-    args: [
-      "-c",
-      `ulimit -n 150 && exec "$0" eval --no-config -A "$1"`,
-      Deno.execPath(),
-      program,
-    ],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = decoder.decode(stdout) + decoder.decode(stderr);
+  const text = await underFileLimit(program);
   assertStringIncludes(text, "first ");
   assertStringIncludes(text, "EMFILE");
   assertStringIncludes(text, "second 1");
