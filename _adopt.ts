@@ -23,8 +23,15 @@ import { progressStreams } from "./_served_connection.ts";
 /** The socket kinds a descriptor can be adopted as. */
 export type AdoptedTransport = "tcp" | "unix";
 
-/** Descriptors of the objects adopted here, for {@linkcode descriptorOf}. */
-const descriptors = new WeakMap<object, number>();
+/**
+ * Descriptors of the objects adopted here, for {@linkcode descriptorOf},
+ * each with a test of whether it is still open: once closed, its number
+ * may be reused by the next file opened.
+ */
+const descriptors = new WeakMap<
+  object,
+  { fd: number; open: () => boolean }
+>();
 
 /** Deno's own error for an operation on a closed resource. */
 function badResource(message = "Bad resource ID"): Error {
@@ -311,7 +318,11 @@ function wrapSocket(
   paths: UnixPaths = {},
 ): Deno.Conn {
   const conn = new AdoptedConn(socket, transport, paths);
-  if (fd !== undefined) descriptors.set(conn, fd);
+  // Node closes the descriptor on close() and on its own once both
+  // directions have ended.
+  if (fd !== undefined) {
+    descriptors.set(conn, { fd, open: () => !socket.destroyed });
+  }
   return conn;
 }
 
@@ -389,6 +400,10 @@ class AdoptedListener implements Deno.Listener {
   #error: Error | undefined;
   #closed = false;
   #addr: Deno.Addr | undefined;
+  /** Whether close() was called: the descriptor is closed then. */
+  get closed(): boolean {
+    return this.#closed;
+  }
   /** A Unix listener's path: its `addr`, and its conns' `localAddr`. */
   readonly #path: string | undefined;
   readonly #waiting = new Set<
@@ -535,7 +550,7 @@ export function adoptListener(
   assertDescriptor(fd, "adoptListener");
   assertTransport(transport, "adoptListener");
   const listener = new AdoptedListener(fd, transport, path);
-  descriptors.set(listener, fd);
+  descriptors.set(listener, { fd, open: () => !listener.closed });
   return listener;
 }
 
@@ -549,14 +564,15 @@ export function adoptListener(
 export function adoptInheritedListener(fd: number): Deno.Listener {
   assertDescriptor(fd, "adoptInheritedListener");
   const listener = new AdoptedListener(fd, undefined);
-  descriptors.set(listener, fd);
+  descriptors.set(listener, { fd, open: () => !listener.closed });
   return listener;
 }
 
 /**
- * The descriptor of a conn or listener adopted here; `undefined` for a
- * native one, and for a TCP conn accepted by an adopted listener (node does
- * not expose that descriptor).
+ * The descriptor of a conn or listener adopted here while it is open;
+ * `undefined` once it is closed (its number may be another file's then),
+ * for a native one, and for a TCP conn accepted by an adopted listener
+ * (node does not expose that descriptor).
  *
  * @param resource A conn or listener.
  * @returns Its descriptor, or `undefined`.
@@ -570,5 +586,6 @@ export function adoptInheritedListener(fd: number): Deno.Listener {
 export function descriptorOf(
   resource: Deno.Conn | Deno.Listener,
 ): number | undefined {
-  return descriptors.get(resource);
+  const entry = descriptors.get(resource);
+  return entry !== undefined && entry.open() ? entry.fd : undefined;
 }

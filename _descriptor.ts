@@ -9,6 +9,7 @@
 
 import { adoptConn, adoptListener, descriptorOf } from "./_adopt.ts";
 import {
+  closeOnExec,
   closeQuietly,
   type DescriptorKind,
   duplicate,
@@ -37,6 +38,8 @@ const PIPE_BUF = 4096;
  * {@linkcode Descriptor.toFile}, {@linkcode Descriptor.toChannel}) or
  * {@linkcode Descriptor.take}n as a raw number, which hands the duty to
  * close it on. Closing it twice, or after it was handed on, does nothing.
+ * What it is turned into is close-on-exec, even if it was inherited
+ * without the flag.
  *
  * @example Hand one end of a pair to a Worker, which adopts it
  * ```ts
@@ -100,7 +103,8 @@ export class Descriptor implements Disposable {
 
   #expect(kinds: DescriptorKind[], what: string): number {
     const fd = this.#open(what);
-    const kind = kindOf(libc(what), fd);
+    const c = libc(what);
+    const kind = kindOf(c, fd);
     if (!kinds.includes(kind)) {
       throw new TypeError(
         `${what} ${fd}: the descriptor is a ${kind}, not a ${
@@ -108,6 +112,7 @@ export class Descriptor implements Disposable {
         }; use ${kind === "listener" ? "toListener()" : "toFile() or take()"}`,
       );
     }
+    closeOnExec(c, fd);
     return fd;
   }
 
@@ -329,6 +334,8 @@ export class DescriptorChannel implements Disposable {
   #descriptor: Descriptor;
   #sending: Promise<unknown> = Promise.resolve();
   #receiving: Promise<unknown> = Promise.resolve();
+  /** Why receiving can go on no more: a receive stopped inside a message. */
+  #lost: Error | undefined;
 
   /**
    * Takes ownership of `fd`, a connected Unix stream socket.
@@ -396,7 +403,7 @@ export class DescriptorChannel implements Disposable {
     const fd = descriptorOf(conn);
     if (fd === undefined) {
       throw new TypeError(
-        "DescriptorChannel.fromConn: this connection exposes no descriptor (Deno's own never do); accept it from listenUnix of @sockets/net/fd",
+        "DescriptorChannel.fromConn: this connection is closed or exposes no descriptor (Deno's own never do); pass an open one accepted from listenUnix of @sockets/net/fd",
       );
     }
     const c = libc("DescriptorChannel.fromConn");
@@ -431,11 +438,19 @@ export class DescriptorChannel implements Disposable {
     payload: Uint8Array,
     descriptors: readonly Sendable[] = [],
   ): Promise<void> {
-    const fds = descriptors.map(numberOf);
     const fd = this.#descriptor.fd;
     const what = `send unix ${fd}`;
+    // Numbers are read when the message goes out, after the sends queued
+    // before it: a descriptor closed meanwhile is refused, not sent under
+    // a number that may be another file's by then.
     const sent = this.#sending.then(() =>
-      sendMessage(libc(what), this.#fdFor(what), payload, fds, what)
+      sendMessage(
+        libc(what),
+        this.#fdFor(what),
+        payload,
+        descriptors.map(numberOf),
+        what,
+      )
     );
     this.#sending = sent.catch(() => {});
     return sent;
@@ -444,7 +459,8 @@ export class DescriptorChannel implements Disposable {
   /**
    * Receives the next message, or `null` when the peer has closed between
    * messages. Truncated control data (`MSG_CTRUNC`) rejects, after closing
-   * the descriptors that did arrive.
+   * the descriptors that did arrive. A receive that fails or is aborted
+   * inside a message leaves the channel unusable: later receives reject.
    *
    * @param options `signal` ends the wait.
    * @returns The payload and the descriptors, which the caller now owns.
@@ -452,12 +468,27 @@ export class DescriptorChannel implements Disposable {
   receive(options: ReceiveOptions = {}): Promise<DescriptorMessage | null> {
     const what = `receive unix ${this.#descriptor.fd}`;
     const received = this.#receiving.then(async () => {
-      const raw = await receiveMessage(
-        libc(what),
-        this.#fdFor(what),
-        what,
-        options.signal,
-      );
+      if (this.#lost !== undefined) throw this.#lost;
+      const progress = { bytes: 0 };
+      let raw;
+      try {
+        raw = await receiveMessage(
+          libc(what),
+          this.#fdFor(what),
+          what,
+          options.signal,
+          progress,
+        );
+      } catch (error) {
+        // The rest of that message would be read as the next one's header.
+        if (progress.bytes > 0) {
+          this.#lost = new Deno.errors.InvalidData(
+            `${what}: an earlier receive stopped after ${progress.bytes} bytes of a message, so where the next message starts is unknown; close it and open a new channel`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
       if (raw === null) return null;
       return {
         payload: raw.payload,
@@ -492,11 +523,18 @@ export class DescriptorChannel implements Disposable {
 
 function numberOf(item: Sendable, index: number): number {
   if (typeof item === "number") return item;
-  if (item instanceof Descriptor) return item.fd;
+  if (item instanceof Descriptor) {
+    if (item.fd < 0) {
+      throw new TypeError(
+        `descriptors[${index}]: the Descriptor was closed or handed on; send it before closing it, or send what it was turned into`,
+      );
+    }
+    return item.fd;
+  }
   const fd = descriptorOf(item);
   if (fd === undefined) {
     throw new TypeError(
-      `descriptors[${index}]: Deno's own connections and listeners do not expose their descriptor; send one made by @sockets/net/fd (socketPair, listenUnix, or received)`,
+      `descriptors[${index}]: the connection or listener is closed, or is Deno's own, which does not expose its descriptor; send an open one made by @sockets/net/fd (socketPair, listenUnix, or received)`,
     );
   }
   return fd;

@@ -273,6 +273,10 @@ export function osError(what: string, code: number): Error {
       return new Deno.errors.AddrInUse(
         `${message}; something is at this path already: remove a stale socket file, or choose another path`,
       );
+    case 24:
+      return new Error(
+        `${message}; this process has too many descriptors open: close some, or raise the limit (ulimit -n, or LimitNOFILE= in a systemd unit)`,
+      );
     case 2:
       return new Deno.errors.NotFound(message);
     case 13:
@@ -382,6 +386,19 @@ export function duplicate(c: Libc, fd: number): number {
     `fcntl ${fd} F_DUPFD_CLOEXEC`,
     c.fcntl(fd, F_DUPFD_CLOEXEC, 0),
   );
+}
+
+/** `F_SETFD`, and its one flag `FD_CLOEXEC` (`<fcntl.h>`). */
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+/**
+ * Makes `fd` close-on-exec, as systemd's `sd_listen_fds()` does with the
+ * sockets it hands on: an inherited descriptor may lack the flag, and a
+ * spawned program would then hold the socket open.
+ */
+export function closeOnExec(c: Libc, fd: number): void {
+  check(c, `fcntl ${fd} F_SETFD FD_CLOEXEC`, c.fcntl(fd, F_SETFD, FD_CLOEXEC));
 }
 
 /** A `struct sockaddr_un` for `path` (at most 107 bytes, checked by the caller). */

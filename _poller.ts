@@ -44,8 +44,8 @@ function nudge(c: Libc): void {
   if (wake !== undefined) c.write(wake[1], ONE, 1n);
 }
 
-async function run(c: Libc): Promise<void> {
-  wake = socketPairFds(c, SOCK_NONBLOCK);
+async function run(c: Libc, pair: [number, number]): Promise<void> {
+  wake = pair;
   const drain = new Uint8Array(64);
   let failures = 0;
   try {
@@ -102,6 +102,9 @@ export function ready(
 ): Promise<number> {
   const c = libc("poll");
   signal?.throwIfAborted();
+  // Made here, not in the loop, so that a failure (EMFILE) fails this wait
+  // instead of leaving it unsettled and the loop's promise rejected.
+  const pair = loop === undefined ? socketPairFds(c, SOCK_NONBLOCK) : undefined;
   const { promise, resolve, reject } = Promise.withResolvers<number>();
   const waiter: Waiter = {
     fd,
@@ -123,7 +126,7 @@ export function ready(
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   waiters.add(waiter);
-  if (loop === undefined) loop = run(c);
+  if (pair !== undefined) loop = run(c, pair);
   else nudge(c);
   return promise;
 }

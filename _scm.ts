@@ -43,34 +43,39 @@ export const HEADER_BYTES = 4;
 
 /** `sizeof(struct msghdr)` on 64-bit Linux. */
 const MSGHDR_SIZE = 56;
+/** `sizeof(struct iovec)` on 64-bit Linux: `void *base; size_t len`. */
+const IOVEC_SIZE = 16;
 /** `sizeof(struct cmsghdr)` on 64-bit Linux: `size_t len; int level; int type`. */
 const CMSGHDR_SIZE = 16;
 /** `CMSG_SPACE` for the most descriptors: the header, then the ints, 8-aligned. */
 const CONTROL_SIZE = CMSGHDR_SIZE + Math.ceil((MAX_DESCRIPTORS * 4) / 8) * 8;
 
-/** A `struct msghdr` over one buffer, with room for control data. */
+/**
+ * A `struct msghdr` over one buffer, with room for control data. Its
+ * `struct iovec` lives in the same allocation, after it: the header holds
+ * only the iovec's address, so a separate iovec could be collected before
+ * the call that reads it.
+ */
 function header(
   c: Libc,
   data: Uint8Array<ArrayBuffer>,
   control: Uint8Array<ArrayBuffer> | undefined,
-): { msg: Uint8Array; iov: Uint8Array } {
-  const iov = new Uint8Array(16);
-  const iovView = new DataView(iov.buffer);
-  iovView.setBigUint64(
-    0,
+): Uint8Array {
+  const msg = new Uint8Array(MSGHDR_SIZE + IOVEC_SIZE);
+  const view = new DataView(msg.buffer);
+  view.setBigUint64(
+    MSGHDR_SIZE,
     data.byteLength === 0 ? 0n : addressOf(c, data),
     true,
   );
-  iovView.setBigUint64(8, BigInt(data.byteLength), true);
-  const msg = new Uint8Array(MSGHDR_SIZE);
-  const view = new DataView(msg.buffer);
-  view.setBigUint64(16, addressOf(c, iov), true);
+  view.setBigUint64(MSGHDR_SIZE + 8, BigInt(data.byteLength), true);
+  view.setBigUint64(16, addressOf(c, msg) + BigInt(MSGHDR_SIZE), true);
   view.setBigUint64(24, 1n, true);
   if (control !== undefined) {
     view.setBigUint64(32, addressOf(c, control), true);
     view.setBigUint64(40, BigInt(control.byteLength), true);
   }
-  return { msg, iov };
+  return msg;
 }
 
 /**
@@ -112,7 +117,7 @@ export async function sendMessage(
   let sent = 0;
   while (sent < frame.byteLength) {
     const rest = frame.subarray(sent);
-    const { msg } = header(c, rest, control);
+    const msg = header(c, rest, control);
     const result = Number(
       c.sendmsg(fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL),
     );
@@ -143,10 +148,11 @@ async function receiveSome(
   descriptors: number[],
   what: string,
   signal: AbortSignal | undefined,
+  progress: ReceiveProgress,
 ): Promise<number> {
   const control = new Uint8Array(CONTROL_SIZE);
   for (;;) {
-    const { msg } = header(c, data, control);
+    const msg = header(c, data, control);
     const result = Number(
       c.recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC),
     );
@@ -158,6 +164,8 @@ async function receiveSome(
       await ready(fd, POLLIN, signal);
       continue;
     }
+    // Counted before any check: the bytes are gone from the socket.
+    progress.bytes += result;
     const view = new DataView(msg.buffer);
     const controlLength = Number(view.getBigUint64(40, true));
     const flags = view.getInt32(48, true);
@@ -187,15 +195,24 @@ async function receiveSome(
   }
 }
 
+/** How far a receive got into its message, for a caller to tell when it fails. */
+export interface ReceiveProgress {
+  /** The bytes of the message taken from the socket so far. */
+  bytes: number;
+}
+
 /**
  * Receives one message, or `null` at the end of the stream between
- * messages. On any error, the descriptors received so far are closed.
+ * messages. On any error, the descriptors received so far are closed; if
+ * `progress.bytes` is then above 0, the stream is no longer at the start
+ * of a message.
  */
 export async function receiveMessage(
   c: Libc,
   fd: number,
   what: string,
   signal?: AbortSignal,
+  progress: ReceiveProgress = { bytes: 0 },
 ): Promise<RawMessage | null> {
   const descriptors: number[] = [];
   try {
@@ -209,6 +226,7 @@ export async function receiveMessage(
         descriptors,
         what,
         signal,
+        progress,
       );
       if (n === 0) {
         if (got === 0 && descriptors.length === 0) return null;
@@ -234,6 +252,7 @@ export async function receiveMessage(
         descriptors,
         what,
         signal,
+        progress,
       );
       if (n === 0) {
         throw new Deno.errors.UnexpectedEof(

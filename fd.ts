@@ -124,7 +124,18 @@ export function descriptorPair(): [Descriptor, Descriptor] {
  */
 export function socketPair(): [Deno.Conn, Deno.Conn] {
   const [a, b] = descriptorPair();
-  return [a.toConn(), b.toConn()];
+  let first: Deno.Conn | undefined;
+  try {
+    first = a.toConn();
+    return [first, b.toConn()];
+  } catch (error) {
+    // Each end is closed once: by its conn if it became one, else by its
+    // Descriptor (a no-op for one handed on).
+    first?.close();
+    a.close();
+    b.close();
+    throw error;
+  }
 }
 
 /** Who is at the other end of a Unix connection, as the kernel recorded it at connect time. */
@@ -166,7 +177,7 @@ export function peerCredentials(
   const fd = conn instanceof DescriptorChannel ? conn.fd : descriptorOf(conn);
   if (fd === undefined || fd < 0) {
     throw new TypeError(
-      "peerCredentials: this connection exposes no descriptor (Deno's own Deno.UnixConn never does); listen with listenUnix from @sockets/net/fd and serve() its connections, whose credentials are known",
+      "peerCredentials: this connection is closed or exposes no descriptor (Deno's own Deno.UnixConn never does); listen with listenUnix from @sockets/net/fd and serve() its connections, whose credentials are known",
     );
   }
   const c = libc("peerCredentials");
@@ -213,6 +224,14 @@ export function peerCredentials(
  * ```
  */
 export function listenUnix(path: string): Deno.Listener {
-  const fd = unixSocketAt("listen", path, LISTEN_BACKLOG);
-  return adoptListener(fd, "unix", path);
+  const descriptor = new Descriptor(
+    unixSocketAt("listen", path, LISTEN_BACKLOG),
+  );
+  try {
+    const listener = adoptListener(descriptor.fd, "unix", path);
+    descriptor.take();
+    return listener;
+  } finally {
+    descriptor.close();
+  }
 }

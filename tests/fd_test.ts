@@ -9,13 +9,14 @@ import {
 import {
   Descriptor,
   DescriptorChannel,
+  DescriptorFile,
   descriptorPair,
   listenUnix,
   MAX_DESCRIPTORS,
   peerCredentials,
   socketPair,
 } from "../fd.ts";
-import { libcPath } from "../_libc.ts";
+import { libc, libcPath } from "../_libc.ts";
 import { idle, watchedCount } from "../_poller.ts";
 import { copy, lines } from "../io.ts";
 import { serve } from "../server.ts";
@@ -49,6 +50,22 @@ async function settle(count: number): Promise<void> {
     () => openDescriptors() === count,
     `${count} open descriptors (now ${openDescriptors()})`,
   );
+}
+
+/** Runs `program` in a process that may open 150 descriptors; its output. */
+async function underFileLimit(program: string): Promise<string> {
+  const { stdout, stderr } = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ulimit -n 150 && exec "$0" eval --no-config -A "$1"`,
+      Deno.execPath(),
+      program,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return decoder.decode(stdout) + decoder.decode(stderr);
 }
 
 /** Starts tests/fixtures/fd_peer.py at `path` and waits for its socket. */
@@ -336,7 +353,7 @@ Deno.test("Python's recv_fds receives a Deno payload and a connected socket", as
   await settle(before);
 });
 
-Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, and those received are closed", async () => {
+Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, those received are closed, and the channel refuses further receives", async () => {
   if (await isMissing("python3")) return;
   await using dir = await tempDir("fd-ctrunc-");
   const path = dir.file("c.sock");
@@ -351,24 +368,18 @@ Deno.test("descriptors that do not fit are reported as MSG_CTRUNC, and those rec
     const before = count();
     try { await channel.receive(); console.log("received"); }
     catch (error) { console.log(error.name, count() === before, error.message); }
+    try { await channel.receive(); console.log("next received"); }
+    catch (error) { console.log("next", error.message); }
     channel.close();
   `;
   const child = await startPeer(path, ["many", "200"]);
-  const { stdout, stderr } = await new Deno.Command("sh", {
-    args: [
-      "-c",
-      `ulimit -n 150 && exec "$0" eval --no-config -A "$1"`,
-      Deno.execPath(),
-      program,
-    ],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const text = await underFileLimit(program);
   await finish(child);
-  const text = decoder.decode(stdout) + decoder.decode(stderr);
   assertStringIncludes(text, "InvalidData true");
   assertStringIncludes(text, "MSG_CTRUNC");
+  // The message's bytes were taken: the channel cannot find the next one.
+  assertStringIncludes(text, "next receive unix");
+  assertStringIncludes(text, "an earlier receive stopped after 4 bytes");
 });
 
 Deno.test("a Descriptor refuses a bad number and closes once", () => {
@@ -464,4 +475,107 @@ Deno.test("spawnHandler() refuses a peerCredentials that is not a function", () 
     TypeError,
     "options.peerCredentials must be a function",
   );
+});
+
+Deno.test("a closed conn or Descriptor is never sent, duplicated or asked for credentials: its number may be another file's now", async () => {
+  const before = openDescriptors();
+  {
+    using pair = DescriptorChannel.pair();
+    const [here, there] = socketPair();
+    here.close();
+    const [spare, spareEnd] = descriptorPair();
+    spare.close();
+    spareEnd.close();
+    // The lowest free numbers are taken again by the next files opened.
+    using other = Deno.openSync(new URL(import.meta.url).pathname);
+    using otherPair = DescriptorChannel.pair();
+    await assertRejects(
+      () => pair[0].send(new Uint8Array(), [here]),
+      TypeError,
+      "descriptors[0]",
+    );
+    await assertRejects(
+      () => pair[0].send(new Uint8Array(), [spare]),
+      TypeError,
+      "descriptors[0]",
+    );
+    assertThrows(() => peerCredentials(here), TypeError, "closed");
+    assertThrows(() => DescriptorChannel.fromConn(here), TypeError, "closed");
+    void other;
+    void otherPair;
+    there.close();
+  }
+  await settle(before);
+});
+
+Deno.test("a receive stopped in the middle of a message leaves the channel refusing, not reading a payload as the next header", async () => {
+  const [a, b] = DescriptorChannel.pair();
+  using raw = new DescriptorFile(a.take());
+  // A 5-byte message of which 2 bytes arrive before the receive is aborted.
+  await raw.write(new Uint8Array([0, 0, 0, 5, 97, 98]));
+  const controller = new AbortController();
+  const first = b.receive({ signal: controller.signal });
+  await waitFor(() => watchedCount() === 1, "the receive to wait for more");
+  controller.abort(new Error("enough"));
+  await assertRejects(() => first, Error, "enough");
+  // The rest of it, then a whole message.
+  await raw.write(new Uint8Array([99, 100, 101, 0, 0, 0, 1, 102]));
+  const error = await assertRejects(
+    () => b.receive(),
+    Deno.errors.InvalidData,
+    "close it",
+  );
+  assertStringIncludes(error.message, "6 bytes");
+  b.close();
+  await idle();
+});
+
+Deno.test("a poller that cannot start (EMFILE) fails the wait that needed it, and starts once descriptors are free again", async () => {
+  const program = `
+    const { DescriptorChannel } = await import(${
+    JSON.stringify(new URL("../fd.ts", import.meta.url).href)
+  });
+    const [a, b] = DescriptorChannel.pair();
+    const files = [];
+    try {
+      for (let i = 0; i < 200; i++) files.push(Deno.openSync("/dev/null"));
+    } catch { /* the table is full */ }
+    // One free number: too few for the poller's wake-up pair, and Deno
+    // itself needs one now and then.
+    files.pop().close();
+    const stop = AbortSignal.timeout(5000);
+    try { await b.receive({ signal: stop }); console.log("received"); }
+    catch (error) { console.log("first", error.message); }
+    for (const file of files) file.close();
+    await a.send(new TextEncoder().encode("x"));
+    const message = await b.receive({ signal: stop });
+    console.log("second", message?.payload.length);
+    a.close();
+    b.close();
+  `;
+  const text = await underFileLimit(program);
+  assertStringIncludes(text, "first ");
+  assertStringIncludes(text, "EMFILE");
+  assertStringIncludes(text, "second 1");
+});
+
+Deno.test("a descriptor turned into a conn, listener, file or channel is close-on-exec: a spawned program does not inherit it", async () => {
+  const F_SETFD = 2;
+  const c = libc("test");
+  const childDescriptors = async () => {
+    const { stdout } = await new Deno.Command("ls", {
+      args: ["/proc/self/fd"],
+      stdin: "null",
+    }).output();
+    return decoder.decode(stdout).split("\n").filter((name) => name !== "");
+  };
+  const [a, b] = descriptorPair();
+  // As a descriptor inherited from a parent that did not set FD_CLOEXEC.
+  assertEquals(c.fcntl(a.fd, F_SETFD, 0), 0);
+  const fd = a.fd;
+  assert((await childDescriptors()).includes(String(fd)));
+  using conn = a.toConn();
+  assert(!(await childDescriptors()).includes(String(fd)));
+  void conn;
+  b.close();
 });

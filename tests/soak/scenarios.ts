@@ -1730,6 +1730,15 @@ function exampleArgs(name: string, flags: string[], dir: string): string[] {
   if (TLS_EXAMPLES.has(name)) {
     return ["--port", "1", "--ca-file", `${dir}/ca.pem`];
   }
+  // Two socket files: the served one and the handover's control socket.
+  if (name === "restart_server.ts") {
+    return [
+      "--path",
+      `${dir}/restart.sock`,
+      "--control",
+      `${dir}/restart.control`,
+    ];
+  }
   const socket = flags.join(" ").match(/unix:([^,\s]*\/[^/.,\s][^/,\s]*)/);
   if (socket !== null) return ["--path", socket[1]];
   return name.endsWith("_server.ts") ? ["--port", "0"] : [];
