@@ -34,6 +34,13 @@ import {
 /** The first descriptor systemd passes: `SD_LISTEN_FDS_START` of sd-daemon.h. */
 const LISTEN_FDS_START = 3;
 
+/**
+ * No process can hold a descriptor above Linux's `fs.nr_open` (1,048,576 by
+ * default), so a larger `LISTEN_FDS` is malformed, not a request to adopt a
+ * million sockets.
+ */
+const MAX_LISTEN_FDS = 1 << 20;
+
 /** The name of an unnamed socket, as `sd_listen_fds_with_names()` gives it. */
 const UNNAMED = "unknown";
 
@@ -88,6 +95,12 @@ function readVariable(name: string): string | undefined {
  * does not take the sockets for its own. Call it once: a second call finds
  * the variables gone.
  *
+ * systemd passes the sockets without close-on-exec, and setting the flag
+ * takes a system call Deno has no API for (`sd_listen_fds` sets it): a
+ * program started by `spawnHandler` inherits them. Such a child holds a
+ * listener open after this process closes it; give it nothing it could
+ * misuse, or close its inherited descriptors where it starts.
+ *
  * Only stream sockets (`ListenStream=`, TCP or Unix) are supported; with
  * `Accept=yes` systemd passes a connection, not a listener: use
  * {@linkcode inetdConnection}'s way of adopting it instead.
@@ -138,9 +151,9 @@ export function activatedListeners(): ActivatedListener[] {
     );
   }
   const n = Number(count);
-  if (!/^\d+$/.test(count) || !Number.isSafeInteger(n)) {
+  if (!/^\d+$/.test(count) || n > MAX_LISTEN_FDS) {
     throw new TypeError(
-      `activatedListeners: LISTEN_FDS must be a number of descriptors, got "${count}"`,
+      `activatedListeners: LISTEN_FDS must be a number of descriptors from 0 to ${MAX_LISTEN_FDS}, got "${count}"`,
     );
   }
   const nameList = names === undefined || names === ""
@@ -151,10 +164,18 @@ export function activatedListeners(): ActivatedListener[] {
       `activatedListeners: LISTEN_FDNAMES names ${nameList.length} sockets ("${names}") but LISTEN_FDS passes ${n}`,
     );
   }
-  return nameList.map((name, i) => {
-    const fd = LISTEN_FDS_START + i;
-    return { name, fd, listener: adoptInheritedListener(fd) };
-  });
+  const adopted: ActivatedListener[] = [];
+  try {
+    for (const [i, name] of nameList.entries()) {
+      const fd = LISTEN_FDS_START + i;
+      adopted.push({ name, fd, listener: adoptInheritedListener(fd) });
+    }
+  } catch (error) {
+    // The caller gets no listener to close: none may stay open.
+    for (const { listener } of adopted) listener.close();
+    throw error;
+  }
+  return adopted;
 }
 
 /**

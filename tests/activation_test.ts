@@ -43,6 +43,9 @@ Deno.test("activatedListeners() refuses malformed variables", () => {
   withVariables({ LISTEN_FDS: "two", LISTEN_PID: pid }, () => {
     assertThrows(() => activatedListeners(), TypeError, 'got "two"');
   });
+  withVariables({ LISTEN_FDS: "99999999999", LISTEN_PID: pid }, () => {
+    assertThrows(() => activatedListeners(), TypeError, 'got "99999999999"');
+  });
   withVariables(
     { LISTEN_FDS: "1", LISTEN_PID: pid, LISTEN_FDNAMES: "a:b" },
     () => {
