@@ -66,6 +66,7 @@ import {
   type ServerOptions,
   tryClose,
 } from "./_lifecycle.ts";
+import { sawInputEnd } from "./_buffer.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
 import {
   type AccessRules,
@@ -499,9 +500,11 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     conn: Deno.Conn,
     connection: ServedConnection,
   ): Promise<void> {
+    // Input read to its end leaves nothing that could turn the close into
+    // a reset (a copy() echo or proxy): no lingering needed.
     if (
       this.#lingerTimeout === 0 || this.#stopping ||
-      typeof conn.closeWrite !== "function"
+      typeof conn.closeWrite !== "function" || sawInputEnd(conn)
     ) {
       this.#closeConn(conn);
       return;
