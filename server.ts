@@ -158,7 +158,8 @@ export interface ServeOptions
    * At shutdown, and when the server itself ends a connection (idle,
    * deadline), it closes at once. Lingering costs a `shutdown()` and one
    * more read per connection; `0` suits protocols in which the client never
-   * sends what the handler leaves unread.
+   * sends what the handler leaves unread. A connection whose input `copy`
+   * read to its end closes at once: nothing unread is left to reset it.
    *
    * @default {5000}
    */
@@ -500,8 +501,6 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     conn: Deno.Conn,
     connection: ServedConnection,
   ): Promise<void> {
-    // Input read to its end leaves nothing that could turn the close into
-    // a reset (a copy() echo or proxy): no lingering needed.
     if (
       this.#lingerTimeout === 0 || this.#stopping ||
       typeof conn.closeWrite !== "function" || sawInputEnd(conn)
