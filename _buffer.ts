@@ -9,13 +9,14 @@
 // of reads that would have fit in half of it.
 
 /**
- * The size a buffer starts at and shrinks back to: it holds a typical request
- * line or small frame, and it is what an idle connection's waiting read
- * holds. Measured with 5,000 idle connections: 8.1 KB per connection at
- * 1 KiB, 11.5 KB at 4 KiB (Go's `bufio` default), of which 6.8 KB is Deno's
- * own; a larger message costs a few more reads while the buffer doubles.
+ * The size a buffer starts at and shrinks back to, and so what an idle
+ * connection's waiting read holds: twice a 64-byte ping, so that small
+ * request-reply traffic never grows it. Chosen by measuring idle connections
+ * part by part (bench/FINDINGS.md, "Memory per idle connection"): at 1 KiB
+ * the buffer was most of what the module owns per idle connection; a larger
+ * message costs a few more reads while the buffer doubles.
  */
-export const MIN_BUFFER_SIZE = 1024;
+export const MIN_BUFFER_SIZE = 128;
 
 /**
  * The largest size a buffer grows to: the size DESIGN.md's measurements
@@ -112,4 +113,23 @@ export class AdaptiveBuffer {
     this.#largestSmallRead = 0;
     if (target < size) this.#buffer = new Uint8Array(target);
   }
+}
+
+/**
+ * The readers on which a stream helper's read returned the end of input.
+ * The server engine closes such a connection at once instead of lingering:
+ * the peer has sent its FIN and everything before it was read, so no unread
+ * input can turn the close into a reset. A weak set, so it holds nothing
+ * alive, and a mark costs nothing per read, only once per connection.
+ */
+const inputEnded = new WeakSet<object>();
+
+/** Notes that a read of `reader` by one of the module's helpers returned the end of input. */
+export function markInputEnded(reader: object): void {
+  inputEnded.add(reader);
+}
+
+/** Whether the module's helpers read `reader` to the end of its input. */
+export function sawInputEnd(reader: object): boolean {
+  return inputEnded.has(reader);
 }

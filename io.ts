@@ -49,7 +49,7 @@
 // First, so that an older Deno stops here with the version it needs.
 import "./_deno_version.ts";
 
-import { AdaptiveBuffer, MAX_BUFFER_SIZE } from "./_buffer.ts";
+import { AdaptiveBuffer, markInputEnded, MAX_BUFFER_SIZE } from "./_buffer.ts";
 import {
   assertCount,
   assertKnownOptions,
@@ -571,7 +571,7 @@ export interface CopyOptions {
  * returns how many bytes it copied. It does not close either side: call
  * `closeWrite()` or `close()` after it as the protocol needs.
  *
- * The copy reads into one reused buffer that starts at 1 KiB, doubles after
+ * The copy reads into one reused buffer that starts at 128 bytes, doubles after
  * each read that fills it, up to 64 KiB, and shrinks back after a few small
  * reads: an idle connection holds little memory, and a bulk transfer gets
  * large reads. Each read is written in full before the next read.
@@ -653,7 +653,10 @@ export async function copy(
     signal?.throwIfAborted();
     const buffer = policy.buffer;
     const n = await reader.read(buffer);
-    if (n === null) return copied;
+    if (n === null) {
+      markInputEnded(reader);
+      return copied;
+    }
     checkRead(n, buffer.length);
     if (n === 0) {
       if (++emptyReads === MAX_EMPTY_READS) throw noProgress();

@@ -66,6 +66,7 @@ import {
   type ServerOptions,
   tryClose,
 } from "./_lifecycle.ts";
+import { sawInputEnd } from "./_buffer.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
 import {
   type AccessRules,
@@ -157,7 +158,8 @@ export interface ServeOptions
    * At shutdown, and when the server itself ends a connection (idle,
    * deadline), it closes at once. Lingering costs a `shutdown()` and one
    * more read per connection; `0` suits protocols in which the client never
-   * sends what the handler leaves unread.
+   * sends what the handler leaves unread. A connection whose input `copy`
+   * read to its end closes at once: nothing unread is left to reset it.
    *
    * @default {5000}
    */
@@ -501,7 +503,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   ): Promise<void> {
     if (
       this.#lingerTimeout === 0 || this.#stopping ||
-      typeof conn.closeWrite !== "function"
+      typeof conn.closeWrite !== "function" || sawInputEnd(conn)
     ) {
       this.#closeConn(conn);
       return;

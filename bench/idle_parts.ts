@@ -67,7 +67,7 @@ async function measure(variant: string): Promise<number[]> {
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const before = await rssKb(server.pid);
     const heap = async () => {
-      Deno.kill(server.pid, "SIGUSR1");
+      Deno.kill(server.pid, "SIGUSR2");
       return (await readUntil(out, "HEAP")).split(" ").map(Number);
     };
     const [used0, external0] = await heap();

@@ -208,6 +208,22 @@ for (const version of ["v1", "v2"]) {
   });
 }
 
+// The module with lingerTimeout: 0, for the connection-rate tests only when
+// named in --servers: what lingering close costs.
+SERVERS.push({
+  id: "module-nolinger",
+  label: "@sockets/net, lingerTimeout 0",
+  transports: ["tcp", "unix"],
+  kinds: ["echo", "hello"],
+  command: (kind, address) => [
+    ...DENO,
+    `${BENCH}servers/module.ts`,
+    kind,
+    address,
+    "nolinger",
+  ],
+});
+
 // ------------------------------------------------------------------ tests
 
 type Mode = "pingpong" | "bulk" | "connrate" | "udp";
@@ -258,7 +274,9 @@ for (const transport of ["tcp", "unix"] as const) {
     mode: "connrate",
     transport,
     conns: 16,
-    servers,
+    servers: onlyServers?.includes("module-nolinger")
+      ? [...servers, "module-nolinger"]
+      : servers,
   });
 }
 for (const conns of [1, 16]) {

@@ -583,27 +583,33 @@ Deno.test("copy() writes one view per run of equal short reads, and the right by
 });
 
 Deno.test("copy() grows its buffer to 64 KiB on full reads and shrinks it after small ones", async () => {
-  let fullReads = 8;
-  // Eight full reads take 1 + 2 + 4 + 8 + 16 + 32 + 2 × 64 KiB; then 10 small ones.
-  const data = new Uint8Array((1 + 2 + 4 + 8 + 16 + 32 + 2 * 64) * 1024 + 100);
+  // Full reads double the buffer from its first size up to 64 KiB, and two
+  // more stay there; then small ones.
+  const growth: number[] = [];
+  for (let size = MIN_BUFFER_SIZE; size < MAX_BUFFER_SIZE; size *= 2) {
+    growth.push(size);
+  }
+  growth.push(MAX_BUFFER_SIZE, MAX_BUFFER_SIZE, MAX_BUFFER_SIZE);
+  let fullReads = growth.length - 1;
+  const data = new Uint8Array(growth.reduce((a, b) => a + b, 0) + 100);
   const reader = fakeReader(data, (p) => fullReads-- > 0 ? p.length : 10);
   await copy(reader, fakeWriter((p) => p.length));
   const sizes = reader.offered.map((p) => p.length);
-  assertEquals(sizes.slice(0, 9), [
-    MIN_BUFFER_SIZE,
-    MIN_BUFFER_SIZE * 2,
-    MIN_BUFFER_SIZE * 4,
-    MIN_BUFFER_SIZE * 8,
-    MIN_BUFFER_SIZE * 16,
-    MIN_BUFFER_SIZE * 32,
-    MAX_BUFFER_SIZE,
-    MAX_BUFFER_SIZE,
-    MAX_BUFFER_SIZE,
-  ]);
-  // The ninth read is the first small one.
-  const afterRun = 8 + SHRINK_AFTER_SMALL_READS;
+  assertEquals(sizes.slice(0, growth.length), growth);
+  // The last read of the growth is the first small one.
+  const afterRun = growth.length - 1 + SHRINK_AFTER_SMALL_READS;
   assertEquals(sizes[afterRun - 1], MAX_BUFFER_SIZE);
   assertEquals(sizes[afterRun], MIN_BUFFER_SIZE);
+});
+
+Deno.test("copy() echoes 64-byte messages without growing its first buffer", async () => {
+  const reader = fakeReader(new Uint8Array(64 * 20), () => 64);
+  await copy(reader, fakeWriter((p) => p.length));
+  assert(reader.offered.every((p) => p.length === MIN_BUFFER_SIZE));
+  assert(
+    MIN_BUFFER_SIZE < 1024,
+    "an idle connection's read holds less than 1 KiB",
+  );
 });
 
 Deno.test("copy() rejects with the signal's reason when aborted before it starts, without reading", async () => {
@@ -1180,7 +1186,7 @@ Deno.test("frames() and writeFrame() reject bad arguments, naming them", async (
 // The adaptive buffer
 
 Deno.test("AdaptiveBuffer doubles on full reads up to 64 KiB and stays there", () => {
-  const policy = new AdaptiveBuffer();
+  const policy = new AdaptiveBuffer(1024);
   const sizes = [policy.size];
   for (let i = 0; i < 8; i++) {
     policy.record(policy.size);
@@ -1227,7 +1233,7 @@ Deno.test("AdaptiveBuffer restarts the run of small reads after a large one", ()
 });
 
 Deno.test("AdaptiveBuffer keeps the same Uint8Array until its size changes", () => {
-  const policy = new AdaptiveBuffer();
+  const policy = new AdaptiveBuffer(1024);
   const first = policy.buffer;
   for (let i = 0; i < 20; i++) policy.record(i % 2 ? 200 : 300);
   assertStrictEquals(policy.buffer, first);

@@ -7,6 +7,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
+import { copy } from "../io.ts";
 import { serve } from "../server.ts";
 import {
   DEADLINE_MS,
@@ -1204,4 +1205,44 @@ Deno.test("serve() rejects connectionTimeout 0 and a negative lingerTimeout", ()
     RangeError,
     "use 0 to close at once",
   );
+});
+
+Deno.test("serve() closes at once, without lingering, once copy() has read the input to its end", async () => {
+  for (const lingerTimeout of [Infinity, 5_000]) {
+    let halfClosed = 0;
+    await using server = serve(listen(), (conn) => {
+      const closeWrite = conn.closeWrite.bind(conn);
+      conn.closeWrite = () => {
+        halfClosed++;
+        return closeWrite();
+      };
+      return copy(conn, conn);
+    }, { lingerTimeout });
+    using client = await connect(server.addr);
+    await client.write(encoder.encode("ping"));
+    await client.closeWrite();
+    // The echo arrives whole, then the server's FIN: a plain close.
+    assertEquals(await readAll(client), "ping");
+    await waitFor(() => server.connections === 0, "the connection to close");
+    assertEquals(halfClosed, 0);
+  }
+});
+
+Deno.test("serve() still lingers after a handler that read its input only in part", async () => {
+  let halfClosed = 0;
+  await using server = serve(listen(), async (conn) => {
+    const closeWrite = conn.closeWrite.bind(conn);
+    conn.closeWrite = () => {
+      halfClosed++;
+      return closeWrite();
+    };
+    await conn.read(new Uint8Array(2));
+    await writeAll(conn, "bye");
+  }, { lingerTimeout: Infinity });
+  using client = await connect(server.addr);
+  await client.write(encoder.encode("ping"));
+  assertEquals(await readAll(client), "bye");
+  assertEquals(halfClosed, 1);
+  client.closeWrite();
+  await waitFor(() => server.connections === 0, "the lingering to end");
 });

@@ -5,7 +5,7 @@
 //   deno run -A --unstable-net --v8-flags=--expose-gc \
 //     bench/servers/idle_parts.ts VARIANT tcp:HOST:PORT
 //
-// On SIGUSR1 it collects garbage and prints "HEAP used external rss", in
+// On SIGUSR2 (SIGUSR1 would start Deno's inspector) it collects garbage and prints "HEAP used external rss", in
 // bytes (Deno.memoryUsage()), so that the JavaScript heap, the backing stores
 // of ArrayBuffers and the rest (Deno's own) can be told apart.
 //
@@ -54,7 +54,7 @@ const handlers: Record<string, (conn: Deno.Conn) => Promise<unknown>> = {
 };
 const handler = handlers[variant];
 if (!handler) throw new Error(`unknown variant ${variant}`);
-Deno.addSignalListener("SIGUSR1", () => {
+Deno.addSignalListener("SIGUSR2", () => {
   (globalThis as { gc?: () => void }).gc?.();
   const { heapUsed, external, rss } = Deno.memoryUsage();
   console.log(`HEAP ${heapUsed} ${external} ${rss}`);
