@@ -49,7 +49,8 @@
 // First, so that an older Deno stops here with the version it needs.
 import "./_deno_version.ts";
 
-import { AdaptiveBuffer, markInputEnded, MAX_BUFFER_SIZE } from "./_buffer.ts";
+import { AdaptiveBuffer, MAX_BUFFER_SIZE } from "./_buffer.ts";
+import { markInputEnded } from "./_input_end.ts";
 import {
   assertCount,
   assertKnownOptions,

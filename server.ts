@@ -66,7 +66,7 @@ import {
   type ServerOptions,
   tryClose,
 } from "./_lifecycle.ts";
-import { sawInputEnd } from "./_buffer.ts";
+import { sawInputEnd } from "./_input_end.ts";
 import { admitProxied, type ProxyGate, proxyGate } from "./_proxy_serve.ts";
 import {
   type AccessRules,
