@@ -74,14 +74,44 @@ async function takeOver(control: string): Promise<Deno.Listener | undefined> {
   }
   using _ = channel;
   const message = await channel.receive();
-  if (message === null || decoder.decode(message.payload) !== HANDOVER) {
+  if (
+    message === null || decoder.decode(message.payload) !== HANDOVER ||
+    message.descriptors.length !== 1
+  ) {
     for (const descriptor of message?.descriptors ?? []) descriptor.close();
-    throw new Error(`${control}: the running server sent no listener`);
+    throw new Error(
+      `${control}: the running server sent no listener; is another program using this control socket?`,
+    );
   }
   const listener = message.descriptors[0].toListener();
   // Once it reads this, the old server stops accepting.
   await channel.send(encoder.encode(SERVING));
   return listener;
+}
+
+/**
+ * Waits for the next copy at `control` and hands it `listener`; returns
+ * `true` once a copy serves it, `false` when `signal` aborts first. A copy
+ * that fails during the handover is reported and the next one awaited: this
+ * server keeps serving meanwhile.
+ */
+async function handOverToNext(
+  control: string,
+  listener: Deno.Listener,
+  signal: AbortSignal,
+): Promise<boolean> {
+  while (!signal.aborted) {
+    try {
+      if (await handOver(control, listener, signal)) return true;
+    } catch (error) {
+      console.error(
+        `handover failed, still serving: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+  }
+  return false;
 }
 
 /** Waits for the next copy at `control`, hands it `listener`, and returns once it serves. */
@@ -142,7 +172,7 @@ async function main(args: string[]): Promise<void> {
   });
   console.log(`listening on ${flags.path}`);
   try {
-    const handedOver = await handOver(
+    const handedOver = await handOverToNext(
       flags.control,
       listener,
       controller.signal,

@@ -89,6 +89,43 @@ Deno.test("examples/restart_server.ts hands its listener to a second copy; a cli
   }
 });
 
+Deno.test("examples/restart_server.ts keeps serving when a copy fails during the handover, and hands over to the next", async () => {
+  await using dir = await tempDir("restart_");
+  const flags = headerFlagsIn("restart_server.ts", dir.path);
+  const path = dir.file("restart.sock");
+  const control = dir.file("restart.control");
+  const args = ["--path", path, "--control", control];
+  const first = await startExample("restart_server.ts", args, { flags });
+  try {
+    // A copy that dies during the handover: it takes the message and hangs
+    // up without answering.
+    await waitFor(() => exists(control), "the control socket");
+    const failed = await Deno.connect({ transport: "unix", path: control });
+    await failed.read(new Uint8Array(64));
+    failed.close();
+    const echo = async () => {
+      using conn = await Deno.connect({ transport: "unix", path });
+      await conn.write(new TextEncoder().encode("ping"));
+      const reply = new Uint8Array(4);
+      assertEquals(await conn.read(reply), 4);
+      return new TextDecoder().decode(reply);
+    };
+    await waitFor(() => exists(control), "the control socket again");
+    assertEquals(await echo(), "ping", "the first copy still serves");
+    await using second = await startExample("restart_server.ts", args, {
+      flags,
+    });
+    const old = await first.stop("SIGCONT");
+    assertEquals(old.code, 0, old.stderr);
+    assertStringIncludes(old.stderr, "handover failed, still serving");
+    assertEquals(await echo(), "ping", "the second copy serves");
+    const last = await second.stop();
+    assertEquals(last.code, 0, last.stderr);
+  } finally {
+    await first.stop();
+  }
+});
+
 Deno.test("examples/restart_server.ts names each flag it misses", async () => {
   await using dir = await tempDir("restart_");
   await assertFlagsNeeded("restart_server.ts", [
