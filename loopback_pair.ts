@@ -61,6 +61,9 @@ export async function acceptPeer(
   client: Deno.TcpConn,
   signal?: AbortSignal,
 ): Promise<Deno.TcpConn> {
+  // Bounded without a count: the connect completed before this loop, so
+  // the kernel's accept queue (first in, first out) holds it behind at most
+  // a backlog's worth of intruders.
   while (true) {
     const accepted = await abortable(
       listener.accept(),
