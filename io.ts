@@ -244,7 +244,10 @@ function checkWrite(n: unknown, offered: number): asserts n is number {
 async function readSome(reader: Reader, p: Uint8Array): Promise<number | null> {
   for (let empty = 0; empty < MAX_EMPTY_READS; empty++) {
     const n = await reader.read(p);
-    if (n === null) return null;
+    if (n === null) {
+      markInputEnded(reader);
+      return null;
+    }
     checkRead(n, p.length);
     if (n > 0) return n;
   }

@@ -158,8 +158,9 @@ export interface ServeOptions
    * At shutdown, and when the server itself ends a connection (idle,
    * deadline), it closes at once. Lingering costs a `shutdown()` and one
    * more read per connection; `0` suits protocols in which the client never
-   * sends what the handler leaves unread. A connection whose input `copy`
-   * read to its end closes at once: nothing unread is left to reset it.
+   * sends what the handler leaves unread. A connection whose input the io
+   * helpers (`copy`, `lines`, `frames`, `readExactly`) read to its end closes
+   * at once: nothing unread is left to reset it.
    *
    * @default {5000}
    */

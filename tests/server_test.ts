@@ -7,7 +7,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { copy } from "../io.ts";
+import { copy, frames, lines, writeFrame } from "../io.ts";
 import { serve } from "../server.ts";
 import {
   DEADLINE_MS,
@@ -1225,6 +1225,35 @@ Deno.test("serve() closes at once, without lingering, once copy() has read the i
     assertEquals(await readAll(client), "ping");
     await waitFor(() => server.connections === 0, "the connection to close");
     assertEquals(halfClosed, 0);
+  }
+});
+
+Deno.test("serve() closes at once, without lingering, once lines() or frames() have read the input to its end", async () => {
+  const handlers = {
+    lines: async (conn: Deno.Conn) => {
+      for await (const line of lines(conn)) await writeAll(conn, `${line}\n`);
+    },
+    frames: async (conn: Deno.Conn) => {
+      for await (const frame of frames(conn)) await writeFrame(conn, frame);
+    },
+  };
+  for (const [name, handler] of Object.entries(handlers)) {
+    let halfClosed = 0;
+    await using server = serve(listen(), (conn) => {
+      const closeWrite = conn.closeWrite.bind(conn);
+      conn.closeWrite = () => {
+        halfClosed++;
+        return closeWrite();
+      };
+      return handler(conn);
+    }, { lingerTimeout: Infinity });
+    using client = await connect(server.addr);
+    if (name === "lines") await client.write(encoder.encode("ping\n"));
+    else await writeFrame(client, encoder.encode("ping"));
+    await client.closeWrite();
+    assertEquals((await readAll(client)).includes("ping"), true, name);
+    await waitFor(() => server.connections === 0, "the connection to close");
+    assertEquals(halfClosed, 0, name);
   }
 });
 
