@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static int server_pid = 0;
 static int measuring = 0;
@@ -117,6 +118,54 @@ static uint32_t percentile(double p) {
   if (nlat == 0) return 0;
   size_t i = (size_t)(p * (nlat - 1) + 0.5);
   return lat[i];
+}
+
+// What the CPU counters read at one end of the measured interval.
+struct cpu_mark {
+  long long server;  // the server's clock ticks (server_ticks)
+  long long busy;    // the machine's busy clock ticks
+  double client;     // our own CPU seconds
+};
+
+static struct cpu_mark cpu_mark_now(void) {
+  struct cpu_mark m = {server_ticks(), machine_busy_ticks(), cpu_seconds()};
+  return m;
+}
+
+// CPU used between two marks `elapsed` seconds apart: ours as a share of one
+// core, the server's in seconds, the rest of the machine's as a share of one
+// core; the last two are -1 without a server pid.
+struct cpu_use {
+  double client, server, other;
+};
+
+static struct cpu_use cpu_between(struct cpu_mark a, struct cpu_mark b,
+                                  double elapsed) {
+  long tck = sysconf(_SC_CLK_TCK);
+  struct cpu_use u;
+  u.client = (b.client - a.client) / elapsed;
+  u.server = server_pid ? (double)(b.server - a.server) / tck : -1;
+  u.other = server_pid ? ((double)(b.busy - a.busy) / tck - u.server -
+                          (b.client - a.client)) / elapsed
+                       : -1;
+  if (u.other < 0 && server_pid) u.other = 0;
+  return u;
+}
+
+// Prints the closed-loop result line that run.ts reads; sorts the latencies.
+static void print_result(const char *mode, int conns, double elapsed,
+                         uint64_t bytes, uint64_t errors, uint64_t lost,
+                         struct cpu_use use) {
+  qsort(lat, nlat, sizeof *lat, cmp_u32);
+  printf(
+      "{\"mode\":\"%s\",\"conns\":%d,\"seconds\":%.3f,\"ops\":%llu,"
+      "\"rate\":%.1f,\"mbps\":%.2f,\"p50_us\":%u,\"p99_us\":%u,\"max_us\":%u,"
+      "\"errors\":%llu,\"lost\":%llu,\"client_cpu\":%.3f,\"server_cpu\":%.3f,"
+      "\"other_cpu\":%.3f}\n",
+      mode, conns, elapsed, (unsigned long long)ops, ops / elapsed,
+      bytes / elapsed / 1e6, percentile(0.50), percentile(0.99),
+      nlat ? lat[nlat - 1] : 0, (unsigned long long)errors,
+      (unsigned long long)lost, use.client, use.server, use.other);
 }
 
 #endif

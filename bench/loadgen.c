@@ -532,23 +532,18 @@ static int open_main(int argc, char **argv) {
   open_t_end = open_t_start + (int64_t)(seconds * 1e9);
   int64_t drain_end = open_t_end + OPEN_DRAIN_NS;
   uint64_t k = 0;
-  long long ticks0 = 0, ticks1 = 0, busy0 = 0, busy1 = 0;
-  double cpu0 = 0, cpu1 = 0;
+  struct cpu_mark cpu0 = {0}, cpu1 = {0};
   int started = 0, stopped = 0;
   struct epoll_event evs[512];
   while (1) {
     int64_t t = now_ns();
     if (!started && t >= open_t_start) {
       started = 1;
-      ticks0 = server_ticks();
-      busy0 = machine_busy_ticks();
-      cpu0 = cpu_seconds();
+      cpu0 = cpu_mark_now();
     }
     if (started && !stopped && t >= open_t_end) {
       stopped = 1;
-      ticks1 = server_ticks();
-      busy1 = machine_busy_ticks();
-      cpu1 = cpu_seconds();
+      cpu1 = cpu_mark_now();
     }
     if (stopped) {
       int owed = 0;
@@ -585,12 +580,7 @@ static int open_main(int argc, char **argv) {
     }
   }
   double elapsed = (open_t_end - open_t_start) / 1e9;
-  long tck = sysconf(_SC_CLK_TCK);
-  double server_cpu = server_pid ? (double)(ticks1 - ticks0) / tck : -1;
-  double other = server_pid ? ((double)(busy1 - busy0) / tck - server_cpu -
-                               (cpu1 - cpu0)) / elapsed
-                            : -1;
-  if (other < 0 && server_pid) other = 0;
+  struct cpu_use use = cpu_between(cpu0, cpu1, elapsed);
   printf(
       "{\"mode\":\"openloop\",\"conns\":%d,\"seconds\":%.3f,\"target\":%.1f,"
       "\"sent\":%llu,\"ops\":%llu,\"rate\":%.1f,\"owed\":%llu,"
@@ -601,8 +591,8 @@ static int open_main(int argc, char **argv) {
       (unsigned long long)open_count, open_count / elapsed,
       (unsigned long long)open_owed, open_percentile(0.50),
       open_percentile(0.90), open_percentile(0.99), open_percentile(0.999),
-      open_max / 1000.0, (unsigned long long)errors, (cpu1 - cpu0) / elapsed,
-      server_cpu, other);
+      open_max / 1000.0, (unsigned long long)errors, use.client, use.server,
+      use.other);
   return 0;
 }
 
@@ -684,17 +674,14 @@ int main(int argc, char **argv) {
   int64_t begin = now_ns();
   int64_t t_start = begin + (int64_t)(warmup * 1e9);
   int64_t t_end = t_start + (int64_t)(seconds * 1e9);
-  long long ticks0 = 0, busy0 = 0;
-  double cpu0 = 0;
+  struct cpu_mark cpu0 = {0};
   int64_t last_scan = begin;
   struct epoll_event evs[512];
   while (1) {
     int64_t t = now_ns();
     if (!measuring && t >= t_start) {
       measuring = 1;
-      ticks0 = server_ticks();
-      busy0 = machine_busy_ticks();
-      cpu0 = cpu_seconds();
+      cpu0 = cpu_mark_now();
       t_start = t;
       t_end = t + (int64_t)(seconds * 1e9);
     } else if (measuring && t >= t_end) {
@@ -721,26 +708,9 @@ int main(int argc, char **argv) {
     if (pending_starts > 0) start_pending();
   }
   int64_t t_stop = now_ns();
-  long long ticks1 = server_ticks();
-  long long busy1 = machine_busy_ticks();
-  double cpu1 = cpu_seconds();
-  double elapsed = (t_stop - t_start) / 1e9;
-  qsort(lat, nlat, sizeof *lat, cmp_u32);
-  long tck = sysconf(_SC_CLK_TCK);
-  double server_cpu = server_pid ? (double)(ticks1 - ticks0) / tck : -1;
+  struct cpu_use use =
+      cpu_between(cpu0, cpu_mark_now(), (t_stop - t_start) / 1e9);
   if (mode == BULK) ops = bytes / BULK_CHUNK;
-  double other = server_pid ? ((double)(busy1 - busy0) / tck - server_cpu -
-                               (cpu1 - cpu0)) / elapsed
-                            : -1;
-  if (other < 0 && server_pid) other = 0;
-  printf(
-      "{\"mode\":\"%s\",\"conns\":%d,\"seconds\":%.3f,\"ops\":%llu,"
-      "\"rate\":%.1f,\"mbps\":%.2f,\"p50_us\":%u,\"p99_us\":%u,\"max_us\":%u,"
-      "\"errors\":%llu,\"lost\":%llu,\"client_cpu\":%.3f,\"server_cpu\":%.3f,"
-      "\"other_cpu\":%.3f}\n",
-      m, conns, elapsed, (unsigned long long)ops, ops / elapsed,
-      bytes / elapsed / 1e6, percentile(0.50), percentile(0.99),
-      nlat ? lat[nlat - 1] : 0, (unsigned long long)errors,
-      (unsigned long long)lost, (cpu1 - cpu0) / elapsed, server_cpu, other);
+  print_result(m, conns, (t_stop - t_start) / 1e9, bytes, errors, lost, use);
   return 0;
 }

@@ -308,16 +308,13 @@ int main(int argc, char **argv) {
   int64_t begin = now_ns();
   int64_t t_start = begin + (int64_t)(warmup * 1e9);
   int64_t t_end = t_start + (int64_t)(seconds * 1e9);
-  long long ticks0 = 0, busy0 = 0;
-  double cpu0 = 0;
+  struct cpu_mark cpu0 = {0};
   struct epoll_event evs[512];
   while (1) {
     int64_t t = now_ns();
     if (!measuring && t >= t_start) {
       measuring = 1;
-      ticks0 = server_ticks();
-      busy0 = machine_busy_ticks();
-      cpu0 = cpu_seconds();
+      cpu0 = cpu_mark_now();
       t_start = t;
       t_end = t + (int64_t)(seconds * 1e9);
     } else if (measuring && t >= t_end) {
@@ -328,26 +325,11 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n; k++) on_event(evs[k].data.ptr, evs[k].events);
   }
   int64_t t_stop = now_ns();
-  long long ticks1 = server_ticks();
-  long long busy1 = machine_busy_ticks();
-  double cpu1 = cpu_seconds();
-  double elapsed = (t_stop - t_start) / 1e9;
-  qsort(lat, nlat, sizeof *lat, cmp_u32);
-  long tck = sysconf(_SC_CLK_TCK);
-  double server_cpu = server_pid ? (double)(ticks1 - ticks0) / tck : -1;
+  struct cpu_use use =
+      cpu_between(cpu0, cpu_mark_now(), (t_stop - t_start) / 1e9);
   if (mode == BULK) ops = bytes / BULK_CHUNK;
-  double other = server_pid ? ((double)(busy1 - busy0) / tck - server_cpu -
-                               (cpu1 - cpu0)) / elapsed
-                            : -1;
-  if (other < 0 && server_pid) other = 0;
-  printf(
-      "{\"mode\":\"tls-%s\",\"conns\":%d,\"seconds\":%.3f,\"ops\":%llu,"
-      "\"rate\":%.1f,\"mbps\":%.2f,\"p50_us\":%u,\"p99_us\":%u,\"max_us\":%u,"
-      "\"errors\":%llu,\"lost\":0,\"client_cpu\":%.3f,\"server_cpu\":%.3f,"
-      "\"other_cpu\":%.3f}\n",
-      m, conns, elapsed, (unsigned long long)ops, ops / elapsed,
-      bytes / elapsed / 1e6, percentile(0.50), percentile(0.99),
-      nlat ? lat[nlat - 1] : 0, (unsigned long long)errors,
-      (cpu1 - cpu0) / elapsed, server_cpu, other);
+  char label[64];
+  snprintf(label, sizeof label, "tls-%s", m);
+  print_result(label, conns, (t_stop - t_start) / 1e9, bytes, errors, 0, use);
   return 0;
 }
