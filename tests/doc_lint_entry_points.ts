@@ -25,7 +25,7 @@ interface Declaration {
   kind: string;
   location: Location;
   jsDoc?: { tags?: { kind: string }[] };
-  def?: { target?: Location };
+  def?: { target?: Location; hasBody?: boolean };
 }
 interface DocSymbol {
   name: string;
@@ -70,6 +70,12 @@ const hasExample = (declaration: Declaration) =>
  */
 async function declarationsOf(symbol: DocSymbol): Promise<Declaration[]> {
   const own = symbol.declarations.filter((d) => d.kind !== "reference");
+  // An overloaded function's implementation signature is not public: its
+  // overloads are.
+  const overloads = own.filter((d) => d.kind === "function" && !d.def?.hasBody);
+  if (overloads.length > 0) {
+    return own.filter((d) => d.kind !== "function" || !d.def?.hasBody);
+  }
   if (own.length > 0) return own;
   const found: Declaration[] = [];
   for (const { def } of symbol.declarations) {
