@@ -309,7 +309,28 @@ export async function writeAll(
   await writeFrom(writer, data, 0);
 }
 
-/** Options for {@linkcode readExactly} with a length. */
+/**
+ * Options for {@linkcode readExactly} with a length.
+ *
+ * @example A length prefix read from the peer, with a bound
+ * ```ts
+ * import { readExactly, writeAll } from "@sockets/net/io";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using client = await Deno.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * using server = await listener.accept();
+ *
+ * await writeAll(client, new Uint8Array([0, 0, 0, 3, 7, 8, 9]));
+ * const header = await readExactly(server, 4);
+ * const length = new DataView(header!.buffer).getUint32(0);
+ * const body = await readExactly(server, length, { maxLength: 64 * 1024 });
+ * assertEquals(body, new Uint8Array([7, 8, 9]));
+ * ```
+ */
 export interface ReadExactlyOptions {
   /**
    * The largest `length` accepted, in bytes; a larger one is rejected before
@@ -557,7 +578,30 @@ async function grow(
   return target;
 }
 
-/** Options for {@linkcode copy}. */
+/**
+ * Options for {@linkcode copy}.
+ *
+ * @example A copy bounded by the connection's lifetime
+ * ```ts
+ * import { copy, writeAll } from "@sockets/net/io";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using client = await Deno.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * using server = await listener.accept();
+ *
+ * const controller = new AbortController();
+ * await writeAll(client, new TextEncoder().encode("ping"));
+ * await client.closeWrite();
+ * const copied = await copy(server, server, { signal: controller.signal });
+ * assertEquals(copied, 4);
+ * await server.closeWrite();
+ * assertEquals(await new Response(client.readable).text(), "ping");
+ * ```
+ */
 export interface CopyOptions {
   /**
    * Stops the copy: it is checked before every read, and the copy rejects
@@ -683,7 +727,30 @@ export async function copy(
   }
 }
 
-/** Options for {@linkcode lines}. */
+/**
+ * Options for {@linkcode lines}.
+ *
+ * @example Short command lines, as SMTP's 512-byte limit
+ * ```ts
+ * import { lines, writeAll } from "@sockets/net/io";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using client = await Deno.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * using server = await listener.accept();
+ *
+ * await writeAll(client, new TextEncoder().encode("NOOP\r\nQUIT\r\n"));
+ * await client.closeWrite();
+ * const commands = [];
+ * for await (const line of lines(server, { maxLineLength: 512 })) {
+ *   commands.push(line);
+ * }
+ * assertEquals(commands, ["NOOP", "QUIT"]);
+ * ```
+ */
 export interface LinesOptions {
   /**
    * The longest line accepted, in bytes of UTF-8, not counting its `"\n"` or
@@ -842,7 +909,29 @@ async function* readLines(
   }
 }
 
-/** Options for {@linkcode frames} and {@linkcode writeFrame}. */
+/**
+ * Options for {@linkcode frames} and {@linkcode writeFrame}.
+ *
+ * @example Both ends agree on a 64 KiB limit
+ * ```ts
+ * import { type FrameOptions, frames, writeFrame } from "@sockets/net/io";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using client = await Deno.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * using server = await listener.accept();
+ *
+ * const options: FrameOptions = { maxFrameSize: 64 * 1024 };
+ * await writeFrame(client, new Uint8Array(1000), options);
+ * await client.closeWrite();
+ * const sizes = [];
+ * for await (const payload of frames(server, options)) sizes.push(payload.length);
+ * assertEquals(sizes, [1000]);
+ * ```
+ */
 export interface FrameOptions {
   /**
    * The largest payload, in bytes. {@linkcode frames} rejects a frame that

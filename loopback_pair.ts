@@ -20,7 +20,23 @@ const LOOPBACK = "127.0.0.1";
 /** The permission the pair needs, as a flag. */
 const NET_FLAG = `--allow-net=${LOOPBACK}`;
 
-/** Options of {@linkcode loopbackPair}. */
+/**
+ * Options of {@linkcode loopbackPair}.
+ *
+ * @example A pair made within a deadline, or not at all
+ * ```ts
+ * import { loopbackPair } from "@sockets/net/tcp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const [a, b] = await loopbackPair({
+ *   timeout: 5_000,
+ *   signal: AbortSignal.timeout(10_000),
+ * });
+ * using _a = a;
+ * using _b = b;
+ * assertEquals(a.localAddr.port, b.remoteAddr.port);
+ * ```
+ */
 export interface LoopbackPairOptions {
   /**
    * Aborting it stops the call, which rejects with the signal's reason and
