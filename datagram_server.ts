@@ -72,6 +72,18 @@ import { assertFunction, show } from "./_validate.ts";
 /**
  * What a datagram handler returns: a reply, sent back to the sender as one
  * datagram, or nothing.
+ *
+ * @example Answer some datagrams and not others
+ * ```ts
+ * import { type DatagramReply, requestUdp, serveUdp } from "@sockets/net/udp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serveUdp(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   (data): DatagramReply => data[0] === 0 ? null : data,
+ * );
+ * assertEquals(await requestUdp(new Uint8Array([1]), server.addr), new Uint8Array([1]));
+ * ```
  */
 export type DatagramReply = Uint8Array | null | undefined | void;
 
@@ -105,6 +117,24 @@ export interface DatagramContext {
  * it gives up (resolv.conf(5): `timeout:5` times `attempts:2`), longer than
  * `requestUdp`'s whole default retry budget (7.5 s). A reply later than that
  * reaches nobody, while a stuck handler would hold a worker forever.
+ *
+ * @example A handler that needs longer than the default
+ * ```ts
+ * import { DEFAULT_HANDLER_TIMEOUT_MS } from "@sockets/net/server";
+ * import { requestUdp, serveUdp } from "@sockets/net/udp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(DEFAULT_HANDLER_TIMEOUT_MS, 10_000);
+ * await using server = serveUdp(
+ *   {
+ *     hostname: "127.0.0.1",
+ *     port: 0,
+ *     handlerTimeout: 3 * DEFAULT_HANDLER_TIMEOUT_MS,
+ *   },
+ *   (data) => data,
+ * );
+ * assertEquals(await requestUdp(new Uint8Array([1]), server.addr), new Uint8Array([1]));
+ * ```
  */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
 

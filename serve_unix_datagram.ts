@@ -33,6 +33,21 @@ import {
 /**
  * Options of {@linkcode serveUnixDatagram}: the socket file, and every option
  * of the datagram-server engine.
+ *
+ * @example An owner-only server that answers one datagram at a time
+ * ```ts
+ * import { connectUnixDatagram, serveUnixDatagram } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using server = await serveUnixDatagram(
+ *   { path: `${dir}/echo.sock`, mode: 0o600, removeStale: true, maxConcurrency: 1 },
+ *   (data) => data,
+ * );
+ * using client = await connectUnixDatagram(server.addr.path);
+ * await client.send(new Uint8Array([7]));
+ * assertEquals(await client.receive(), new Uint8Array([7]));
+ * ```
  */
 export interface ServeUnixDatagramOptions
   extends ServeDatagramsOptions<Deno.UnixAddr> {

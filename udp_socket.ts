@@ -213,6 +213,22 @@ function isMulticast(address: string, family: IpFamily): boolean {
  * socket)`) or {@linkcode UdpSocket.receive}; several receives may be in
  * flight at once. Closing the socket ends every iteration and rejects the
  * receives that are waiting.
+ *
+ * @example Receive by iterating until enough datagrams came
+ * ```ts
+ * import { listenUdp, UdpSocket } from "@sockets/net/udp";
+ * import { assertEquals, assertInstanceOf } from "@std/assert";
+ *
+ * using socket = listenUdp({ hostname: "127.0.0.1", port: 0 });
+ * assertInstanceOf(socket, UdpSocket);
+ * for (const byte of [1, 2, 3]) await socket.send(new Uint8Array([byte]), socket.addr);
+ * const received = [];
+ * for await (const { data } of socket) {
+ *   received.push(data[0]);
+ *   if (received.length === 3) break;
+ * }
+ * assertEquals(received, [1, 2, 3]);
+ * ```
  */
 export class UdpSocket
   implements AsyncIterable<UdpDatagram>, Disposable, AsyncDisposable {

@@ -140,7 +140,23 @@ export type {
   ServerOptions,
 } from "./server.ts";
 
-/** Options of {@linkcode serveUnix}: the socket file, and every option of the stream-server engine. */
+/**
+ * Options of {@linkcode serveUnix}: the socket file, and every option of the stream-server engine.
+ *
+ * @example An owner-only socket that replaces a crashed server's file
+ * ```ts
+ * import { connectUnix, serveUnix } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using server = await serveUnix(
+ *   { path: `${dir}/app.sock`, mode: 0o600, removeStale: true, idleTimeout: 30_000 },
+ *   (conn) => conn.write(new TextEncoder().encode("ok\n")),
+ * );
+ * using conn = await connectUnix(server.addr.path);
+ * assertEquals(await new Response(conn.readable).text(), "ok\n");
+ * ```
+ */
 export interface ServeUnixOptions extends ServeOptions {
   /**
    * Path of the socket file, at most 107 bytes (`sun_path`), or a Linux
@@ -166,7 +182,24 @@ export interface ServeUnixOptions extends ServeOptions {
   removeStale?: boolean;
 }
 
-/** Options of {@linkcode connectUnix}. */
+/**
+ * Options of {@linkcode connectUnix}.
+ *
+ * @example Give up after five seconds, or when the caller aborts
+ * ```ts
+ * import { connectUnix, serveUnix } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using server = await serveUnix({ path: `${dir}/s.sock` }, (conn) =>
+ *   conn.write(new TextEncoder().encode("hi")));
+ * using conn = await connectUnix(server.addr.path, {
+ *   timeout: 5_000,
+ *   signal: AbortSignal.timeout(10_000),
+ * });
+ * assertEquals(await new Response(conn.readable).text(), "hi");
+ * ```
+ */
 export interface ConnectUnixOptions {
   /**
    * Milliseconds for the whole call; then it fails with

@@ -24,7 +24,25 @@ import {
   show,
 } from "./_validate.ts";
 
-/** Options of {@linkcode listenUnixDatagram}. */
+/**
+ * Options of {@linkcode listenUnixDatagram}.
+ *
+ * @example A socket that takes datagrams of up to 64 KiB
+ * ```ts
+ * import { connectUnixDatagram, listenUnixDatagram } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * using server = await listenUnixDatagram({
+ *   path: `${dir}/log.sock`,
+ *   removeStale: true,
+ *   maxDatagramSize: 64 * 1024,
+ * });
+ * using client = await connectUnixDatagram(server.addr.path);
+ * await client.send(new Uint8Array(60_000));
+ * assertEquals((await server.receive()).data.length, 60_000);
+ * ```
+ */
 export interface ListenUnixDatagramOptions {
   /**
    * Path of the socket file, at most 107 bytes (`sun_path`), or a Linux
@@ -54,7 +72,25 @@ const LISTEN_UNIX_DATAGRAM_OPTION_NAMES: readonly string[] = [
   "maxDatagramSize",
 ];
 
-/** Options of {@linkcode connectUnixDatagram}. */
+/**
+ * Options of {@linkcode connectUnixDatagram}.
+ *
+ * @example A client whose own socket lives in a directory of its choice
+ * ```ts
+ * import { connectUnixDatagram, listenUnixDatagram } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * using server = await listenUnixDatagram({ path: `${dir}/s.sock` });
+ * using client = await connectUnixDatagram(server.addr.path, {
+ *   dir,
+ *   maxDatagramSize: 1024,
+ * });
+ * assertEquals(client.addr.path.startsWith(dir), true);
+ * await client.send(new Uint8Array([1]));
+ * assertEquals((await server.receive()).from.path, client.addr.path);
+ * ```
+ */
 export interface ConnectUnixDatagramOptions {
   /**
    * The directory in which the client's private directory (mode 0700,
@@ -112,7 +148,29 @@ export interface UnixDatagram {
   from: Deno.UnixAddr;
 }
 
-/** Where a datagram goes: a socket path, or an address such as a datagram's `from`. */
+/**
+ * Where a datagram goes: a socket path, or an address such as a datagram's `from`.
+ *
+ * @example A path, or the address a datagram came from
+ * ```ts
+ * import {
+ *   connectUnixDatagram,
+ *   listenUnixDatagram,
+ *   type UnixDatagramTarget,
+ * } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * using server = await listenUnixDatagram({ path: `${dir}/s.sock` });
+ * using client = await connectUnixDatagram(server.addr.path);
+ * await client.send(new Uint8Array([1]));
+ * const { from } = await server.receive();
+ * const targets: UnixDatagramTarget[] = [from, from.path];
+ * for (const target of targets) await server.send(new Uint8Array([2]), target);
+ * assertEquals(await client.receive(), new Uint8Array([2]));
+ * assertEquals(await client.receive(), new Uint8Array([2]));
+ * ```
+ */
 export type UnixDatagramTarget = string | Deno.UnixAddr;
 
 /** The path of a send target, validated; `name` names the argument. */
