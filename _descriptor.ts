@@ -283,7 +283,25 @@ export class DescriptorFile implements Disposable {
   }
 }
 
-/** A message received on a {@linkcode DescriptorChannel}. */
+/**
+ * A message received on a {@linkcode DescriptorChannel}.
+ *
+ * @example The payload and the descriptors of one message
+ * ```ts
+ * import { DescriptorChannel, type DescriptorMessage, socketPair } from "@sockets/net/fd";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using channel = DescriptorChannel.pair();
+ * const [here, there] = socketPair();
+ * await channel[0].send(new TextEncoder().encode("one"), [there]);
+ * there.close();
+ * const message: DescriptorMessage | null = await channel[1].receive();
+ * assertEquals(new TextDecoder().decode(message!.payload), "one");
+ * assertEquals(message!.descriptors.map((d) => d.kind), ["stream"]);
+ * for (const descriptor of message!.descriptors) descriptor.close();
+ * here.close();
+ * ```
+ */
 export interface DescriptorMessage {
   /** The bytes sent with the descriptors. */
   payload: Uint8Array;
@@ -291,7 +309,21 @@ export interface DescriptorMessage {
   descriptors: Descriptor[];
 }
 
-/** Options of {@linkcode DescriptorChannel.receive}. */
+/**
+ * Options of {@linkcode DescriptorChannel.receive}.
+ *
+ * @example Stop waiting for a message
+ * ```ts
+ * import { DescriptorChannel } from "@sockets/net/fd";
+ * import { assertRejects } from "@std/assert";
+ *
+ * using channel = DescriptorChannel.pair();
+ * const controller = new AbortController();
+ * const waiting = channel[1].receive({ signal: controller.signal });
+ * controller.abort(new Error("shutting down"));
+ * await assertRejects(() => waiting, Error, "shutting down");
+ * ```
+ */
 export interface ReceiveOptions {
   /**
    * Aborting it ends the wait: the call rejects with the signal's reason.
@@ -301,7 +333,25 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
-/** Something whose descriptor can be sent: a raw number, a `Descriptor`, or a conn or listener made by this entry point. */
+/**
+ * Something whose descriptor can be sent: a raw number, a `Descriptor`, or a conn or listener made by this entry point.
+ *
+ * @example A conn and a raw descriptor number in one message
+ * ```ts
+ * import { DescriptorChannel, type Sendable, socketPair } from "@sockets/net/fd";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using channel = DescriptorChannel.pair();
+ * const [a, b] = socketPair();
+ * const sendables: Sendable[] = [a, 0]; // 0: this process's standard input
+ * await channel[0].send(new Uint8Array([1]), sendables);
+ * a.close();
+ * b.close();
+ * const message = await channel[1].receive();
+ * assertEquals(message!.descriptors.length, 2);
+ * for (const descriptor of message!.descriptors) descriptor.close();
+ * ```
+ */
 export type Sendable = number | Descriptor | Deno.Conn | Deno.Listener;
 
 /**

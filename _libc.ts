@@ -311,7 +311,21 @@ export function intOption(
   return value[0];
 }
 
-/** What a descriptor is, by `fstat` and, for a socket, its options. */
+/**
+ * What a descriptor is, by `fstat` and, for a socket, its options.
+ *
+ * @example What each end of a pair is
+ * ```ts
+ * import { descriptorPair, type DescriptorKind } from "@sockets/net/fd";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const [a, b] = descriptorPair();
+ * const kinds: DescriptorKind[] = [a.kind, b.kind];
+ * assertEquals(kinds, ["stream", "stream"]);
+ * a.close();
+ * b.close();
+ * ```
+ */
 export type DescriptorKind =
   | "stream"
   | "listener"

@@ -31,11 +31,46 @@ import {
 } from "./_libc.ts";
 import { ready } from "./_poller.ts";
 
-/** The most descriptors in one message: Linux's `SCM_MAX_FD`. */
+/**
+ * The most descriptors in one message: Linux's `SCM_MAX_FD`.
+ *
+ * @example Send many descriptors in batches the kernel accepts
+ * ```ts
+ * import { DescriptorChannel, MAX_DESCRIPTORS, socketPair } from "@sockets/net/fd";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(MAX_DESCRIPTORS, 253);
+ * using channel = DescriptorChannel.pair();
+ * const [a, b] = socketPair();
+ * const many = Array.from({ length: MAX_DESCRIPTORS + 1 }, () => a);
+ * for (let i = 0; i < many.length; i += MAX_DESCRIPTORS) {
+ *   await channel[0].send(new Uint8Array([i]), many.slice(i, i + MAX_DESCRIPTORS));
+ * }
+ * a.close();
+ * b.close();
+ * let received = 0;
+ * while (received < many.length) {
+ *   const message = await channel[1].receive();
+ *   received += message!.descriptors.length;
+ *   for (const descriptor of message!.descriptors) descriptor.close();
+ * }
+ * assertEquals(received, MAX_DESCRIPTORS + 1);
+ * ```
+ */
 export const MAX_DESCRIPTORS = 253;
 /**
  * The largest payload a message may carry: 16 MiB, as a bound on what a
  * peer can make a reader buffer, far above any control message.
+ *
+ * @example A payload over the limit is refused before anything is sent
+ * ```ts
+ * import { DescriptorChannel, MAX_PAYLOAD_BYTES } from "@sockets/net/fd";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ *
+ * assertEquals(MAX_PAYLOAD_BYTES, 16 * 1024 * 1024);
+ * using channel = DescriptorChannel.pair();
+ * await assertRejects(() => channel[0].send(new Uint8Array(MAX_PAYLOAD_BYTES + 1)));
+ * ```
  */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** The length of a message's header: a 32-bit big-endian payload length. */

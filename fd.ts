@@ -138,7 +138,23 @@ export function socketPair(): [Deno.Conn, Deno.Conn] {
   }
 }
 
-/** Who is at the other end of a Unix connection, as the kernel recorded it at connect time. */
+/**
+ * Who is at the other end of a Unix connection, as the kernel recorded it at connect time.
+ *
+ * @example This process is the peer of its own pair
+ * ```ts
+ * import { type PeerCredentials, peerCredentials, socketPair } from "@sockets/net/fd";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const [a, b] = socketPair();
+ * const peer: PeerCredentials = peerCredentials(a);
+ * assertEquals(peer.pid, Deno.pid);
+ * assertEquals(peer.uid, Deno.uid());
+ * assertEquals(peer.gid, Deno.gid());
+ * a.close();
+ * b.close();
+ * ```
+ */
 export interface PeerCredentials {
   /** The peer's process id. */
   pid: number;
