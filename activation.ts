@@ -54,7 +54,22 @@ const ENV_FLAG = `--allow-env=${VARIABLES.join(",")}`;
 const HOW_TO_START =
   "start the program from a systemd .socket unit, or with systemd-socket-activate -l 127.0.0.1:PORT deno run ...";
 
-/** A listening socket passed by systemd socket activation. */
+/**
+ * A listening socket passed by systemd socket activation.
+ *
+ * @example Pick a socket by its name (run under systemd)
+ * ```ts ignore
+ * import { activatedListeners, type ActivatedListener } from "@sockets/net/activation";
+ * import { serve } from "@sockets/net/server";
+ *
+ * const byName = new Map<string, ActivatedListener>(
+ *   activatedListeners().map((activated) => [activated.name, activated]),
+ * );
+ * const web = byName.get("web");
+ * if (web === undefined) throw new Error("no socket named web: set FileDescriptorName=web");
+ * await serve(web.listener, (conn) => conn.close()).finished;
+ * ```
+ */
 export interface ActivatedListener {
   /**
    * Its name: the `FileDescriptorName=` of its `.socket` unit (by default

@@ -67,7 +67,28 @@ import {
 } from "./_validate.ts";
 import { writeAll } from "./io.ts";
 
-/** The names of the TLV types the specification defines (section 2.2.7). */
+/**
+ * The names of the TLV types the specification defines (section 2.2.7).
+ *
+ * @example Find a TLV by its name
+ * ```ts
+ * import {
+ *   formatProxyHeader,
+ *   parseProxyHeader,
+ *   type ProxyTlvName,
+ * } from "@sockets/net/proxy";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const header = parseProxyHeader(formatProxyHeader({
+ *   remoteAddr: { transport: "tcp", hostname: "192.0.2.7", port: 50000 },
+ *   localAddr: { transport: "tcp", hostname: "192.0.2.1", port: 443 },
+ *   tlvs: [{ type: 0x02, value: new TextEncoder().encode("example.com") }],
+ * }));
+ * const wanted: ProxyTlvName = "AUTHORITY";
+ * const authority = header.tlvs.find((tlv) => tlv.name === wanted);
+ * assertEquals(new TextDecoder().decode(authority?.value), "example.com");
+ * ```
+ */
 export type ProxyTlvName =
   | "ALPN"
   | "AUTHORITY"

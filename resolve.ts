@@ -41,7 +41,20 @@ import {
 
 export { formatAddress } from "./_address.ts";
 
-/** Options for {@linkcode lookupHost}. */
+/**
+ * Options for {@linkcode lookupHost}.
+ *
+ * @example A lookup the caller can give up on
+ * ```ts
+ * import { lookupHost } from "@sockets/net/resolve";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const addresses = await lookupHost("127.0.0.1", {
+ *   signal: AbortSignal.timeout(5_000),
+ * });
+ * assertEquals(addresses, ["127.0.0.1"]);
+ * ```
+ */
 export interface LookupHostOptions {
   /**
    * Aborts the lookup: the promise rejects with the signal's reason. The

@@ -131,7 +131,18 @@ const RESOLVE_PORT_OPTION_NAMES: readonly string[] = [
   "protocol",
 ];
 
-/** Options for {@linkcode resolvePort}. */
+/**
+ * Options for {@linkcode resolvePort}.
+ *
+ * @example A UDP service, with a port for a name the system does not know
+ * ```ts
+ * import { resolvePort } from "@sockets/net/services";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(resolvePort("no-such-service", { protocol: "udp", defaultPort: 5514 }), 5514);
+ * assertEquals(resolvePort("8080", { protocol: "udp", defaultPort: 5514 }), 8080);
+ * ```
+ */
 export interface ResolvePortOptions {
   /**
    * The port to use when `port` is a service name that is not found, as the

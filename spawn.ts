@@ -69,7 +69,29 @@ import type { ConnectionContext, ConnectionHandler } from "./server.ts";
 
 export type { ConnectionContext, ConnectionHandler } from "./server.ts";
 
-/** Options of {@linkcode spawnHandler}. */
+/**
+ * Options of {@linkcode spawnHandler}.
+ *
+ * @example A command with a fixed environment of its own
+ * ```ts
+ * import { spawnHandler } from "@sockets/net/spawn";
+ * import { connectUnix, serveUnix } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using server = await serveUnix(
+ *   { path: `${dir}/greet.sock` },
+ *   spawnHandler(["sh", "-c", 'echo "$GREETING $PROTO"'], {
+ *     env: { GREETING: "hello" },
+ *     inheritEnv: ["PATH"],
+ *     cwd: dir,
+ *     stderr: "null",
+ *   }),
+ * );
+ * using conn = await connectUnix(server.addr.path);
+ * assertEquals(await new Response(conn.readable).text(), "hello UNIX\n");
+ * ```
+ */
 export interface SpawnHandlerOptions {
   /**
    * Variables added to the command's environment. The connection's own
@@ -126,7 +148,27 @@ export interface SpawnHandlerOptions {
   peerCredentials?: (conn: Deno.Conn) => PeerIds;
 }
 
-/** A peer's process, user and group ids, as `peerCredentials` from `@sockets/net/fd` gives them. */
+/**
+ * A peer's process, user and group ids, as `peerCredentials` from `@sockets/net/fd` gives them.
+ *
+ * @example Tell the command who connected, as unixserver does
+ * ```ts
+ * import { listenUnix, peerCredentials } from "@sockets/net/fd";
+ * import { serve } from "@sockets/net/server";
+ * import { type PeerIds, spawnHandler } from "@sockets/net/spawn";
+ * import { connectUnix } from "@sockets/net/unix";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const peer = (conn: Deno.Conn): PeerIds => peerCredentials(conn);
+ * await using _server = serve(
+ *   listenUnix(`${dir}/who.sock`),
+ *   spawnHandler(["sh", "-c", 'echo "$UNIXREMOTEPID"'], { peerCredentials: peer }),
+ * );
+ * using conn = await connectUnix(`${dir}/who.sock`);
+ * assertEquals(await new Response(conn.readable).text(), `${Deno.pid}\n`);
+ * ```
+ */
 export interface PeerIds {
   /** The peer's process id. */
   pid: number;

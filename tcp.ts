@@ -73,7 +73,22 @@ export type {
   ServerOptions,
 } from "./server.ts";
 
-/** Options of {@linkcode serveTcp}: where to listen, plus every option of the engine. */
+/**
+ * Options of {@linkcode serveTcp}: where to listen, plus every option of the engine.
+ *
+ * @example A loopback server that closes idle connections
+ * ```ts
+ * import { connectTcp, serveTcp } from "@sockets/net/tcp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serveTcp(
+ *   { hostname: "127.0.0.1", port: 0, idleTimeout: 30_000, keepAlive: true },
+ *   (conn) => conn.write(new TextEncoder().encode("hi")),
+ * );
+ * using conn = await connectTcp(server.addr);
+ * assertEquals(await new Response(conn.readable).text(), "hi");
+ * ```
+ */
 export interface ServeTcpOptions extends ServeOptions {
   /**
    * The transport, as in a `Deno.NetAddr`, so that an address can be spread
@@ -142,13 +157,50 @@ export interface ServeTcpOptions extends ServeOptions {
   keepAlive?: boolean;
 }
 
-/** A host name resolver: every address of `hostname`, preferred first. */
+/**
+ * A host name resolver: every address of `hostname`, preferred first.
+ *
+ * @example A fixed table instead of the system resolver
+ * ```ts
+ * import { connectTcp, type Resolver, serveTcp } from "@sockets/net/tcp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const hosts: Record<string, string[]> = { "app.internal": ["127.0.0.1"] };
+ * const resolve: Resolver = (hostname) => Promise.resolve(hosts[hostname] ?? []);
+ *
+ * await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, () => {});
+ * using conn = await connectTcp({
+ *   hostname: "app.internal",
+ *   port: server.addr.port,
+ *   resolve,
+ * });
+ * assertEquals(conn.remoteAddr.hostname, "127.0.0.1");
+ * ```
+ */
 export type Resolver = (
   hostname: string,
   options: { signal: AbortSignal },
 ) => Promise<string[]>;
 
-/** Options of {@linkcode connectTcp}. */
+/**
+ * Options of {@linkcode connectTcp}.
+ *
+ * @example A service name, a default port and a deadline
+ * ```ts
+ * import { connectTcp, serveTcp } from "@sockets/net/tcp";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, () => {});
+ * using conn = await connectTcp({
+ *   hostname: "127.0.0.1",
+ *   port: "no-such-service",
+ *   defaultPort: server.addr.port,
+ *   timeout: 5_000,
+ *   attemptDelay: 250,
+ * });
+ * assertEquals(conn.remoteAddr.port, server.addr.port);
+ * ```
+ */
 export interface ConnectTcpOptions {
   /**
    * The transport, as in a `Deno.NetAddr`, so that an address such as

@@ -82,7 +82,29 @@ export type {
 } from "./server.ts";
 export type { ConnectTcpOptions, Resolver, ServeTcpOptions } from "./tcp.ts";
 
-/** The options of a TLS client, whatever the connection under it. */
+/**
+ * The options of a TLS client, whatever the connection under it.
+ *
+ * @example A bounded handshake, for a server that never completes one
+ * ```ts
+ * import { connectTls, type TlsClientOptions } from "@sockets/net/tls";
+ * import { serveTcp } from "@sockets/net/tcp";
+ * import { assertRejects } from "@std/assert";
+ *
+ * await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, (conn) => {
+ *   conn.close(); // no TLS here: every handshake fails
+ * });
+ *
+ * const client: TlsClientOptions = {
+ *   timeout: 5_000,
+ *   serverName: "localhost",
+ *   alpnProtocols: ["h2", "http/1.1"],
+ * };
+ * await assertRejects(() =>
+ *   connectTls({ hostname: "127.0.0.1", port: server.addr.port, ...client })
+ * );
+ * ```
+ */
 export interface TlsClientOptions {
   /**
    * Milliseconds for the whole call (for {@linkcode connectTls}, the lookup,
@@ -125,14 +147,75 @@ export interface TlsClientOptions {
   alpnProtocols?: string[];
 }
 
-/** Options of {@linkcode connectTls}: those of `connectTcp` and of a TLS client. */
+/**
+ * Options of {@linkcode connectTls}: those of `connectTcp` and of a TLS client.
+ *
+ * @example The address of a TCP connection with the options of a TLS client
+ * ```ts
+ * import { connectTls } from "@sockets/net/tls";
+ * import { serveTcp } from "@sockets/net/tcp";
+ * import { assertRejects } from "@std/assert";
+ *
+ * await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, (conn) => {
+ *   conn.close(); // no TLS here: every handshake fails
+ * });
+ *
+ * await assertRejects(() =>
+ *   connectTls({
+ *     hostname: "127.0.0.1",
+ *     port: server.addr.port,
+ *     timeout: 5_000,
+ *     serverName: "localhost",
+ *   })
+ * );
+ * ```
+ */
 export interface ConnectTlsOptions
   extends Omit<ConnectTcpOptions, "timeout" | "signal">, TlsClientOptions {}
 
-/** Options of {@linkcode startTls}: those of a TLS client. */
+/**
+ * Options of {@linkcode startTls}: those of a TLS client.
+ *
+ * @example Upgrade a plain connection, within a deadline
+ * ```ts
+ * import { startTls, type StartTlsOptions } from "@sockets/net/tls";
+ * import { connectTcp, serveTcp } from "@sockets/net/tcp";
+ * import { assertRejects } from "@std/assert";
+ *
+ * await using server = serveTcp({ hostname: "127.0.0.1", port: 0 }, (conn) => {
+ *   conn.close(); // no TLS here: every handshake fails
+ * });
+ *
+ * const options: StartTlsOptions = { timeout: 5_000, serverName: "localhost" };
+ * const plain = await connectTcp(server.addr);
+ * await assertRejects(() => startTls(plain, options));
+ * ```
+ */
 export type StartTlsOptions = TlsClientOptions;
 
-/** Options of {@linkcode serveTls}: where to listen, the certificate, and every option of the engine. */
+/**
+ * Options of {@linkcode serveTls}: where to listen, the certificate, and every option of the engine.
+ *
+ * @example The certificate is read before anything listens
+ * ```ts
+ * import { serveTls } from "@sockets/net/tls";
+ * import { assertThrows } from "@std/assert";
+ *
+ * assertThrows(
+ *   () =>
+ *     serveTls({
+ *       hostname: "127.0.0.1",
+ *       port: 0,
+ *       certFile: "missing.pem",
+ *       keyFile: "missing.pem",
+ *       alpnProtocols: ["http/1.1"],
+ *       idleTimeout: 30_000,
+ *     }, () => {}),
+ *   Deno.errors.NotFound,
+ *   "options.certFile missing.pem",
+ * );
+ * ```
+ */
 export interface ServeTlsOptions
   extends
     Omit<ServeOptions, "proxy">,

@@ -102,6 +102,18 @@ export type {
  * attached; the death that makes the pool give up rejects `finished`
  * instead. A signal that aborts while the pool starts makes
  * {@linkcode serveWorkers} reject with its reason.
+ *
+ * @example Two workers on a port the system chooses
+ * ```ts
+ * import { serveWorkers } from "@sockets/net/workers";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using pool = await serveWorkers(
+ *   `data:text/javascript,${encodeURIComponent("export default (conn) => conn.close();")}`,
+ *   { hostname: "127.0.0.1", port: 0, workers: 2, shutdownTimeout: 5_000 },
+ * );
+ * assertEquals(pool.workers, 2);
+ * ```
  */
 export interface ServeWorkersOptions
   extends
