@@ -37,10 +37,56 @@ export const V1_MIN_SIZE = 15;
  * announce up to 16 + 65535 bytes, but addresses take at most 216 and
  * HAProxy's TLVs (ALPN, authority, a unique id of at most 128 bytes, SSL
  * details) fit in a few hundred; one 4 KiB page leaves room for all of them.
+ *
+ * @example Allow twice the default for headers with many TLVs
+ * ```ts
+ * import {
+ *   DEFAULT_MAX_PROXY_HEADER_SIZE,
+ *   readProxyHeader,
+ *   writeProxyHeader,
+ * } from "@sockets/net/proxy";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * using conn = await listener.accept();
+ * await writeProxyHeader(client, {
+ *   remoteAddr: { transport: "tcp", hostname: "192.0.2.7", port: 50000 },
+ *   localAddr: { transport: "tcp", hostname: "192.0.2.1", port: 443 },
+ * });
+ * const header = await readProxyHeader(conn, {
+ *   maxHeaderSize: 2 * DEFAULT_MAX_PROXY_HEADER_SIZE,
+ * });
+ * assertEquals((header.remoteAddr as Deno.NetAddr).hostname, "192.0.2.7");
+ * ```
  */
 export const DEFAULT_MAX_PROXY_HEADER_SIZE = 4096;
 
-/** How long a trusted proxy has to send its header by default: nginx's `proxy_protocol_timeout` (30 s). */
+/**
+ * How long a trusted proxy has to send its header by default: nginx's `proxy_protocol_timeout` (30 s).
+ *
+ * @example A proxy on a slow link gets twice the default time
+ * ```ts
+ * import {
+ *   DEFAULT_PROXY_HEADER_TIMEOUT_MS,
+ *   readProxyHeader,
+ *   writeProxyHeader,
+ * } from "@sockets/net/proxy";
+ * import { assertEquals } from "@std/assert";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * using conn = await listener.accept();
+ * await writeProxyHeader(client, {
+ *   remoteAddr: { transport: "tcp", hostname: "192.0.2.7", port: 50000 },
+ *   localAddr: { transport: "tcp", hostname: "192.0.2.1", port: 443 },
+ * });
+ * const header = await readProxyHeader(conn, {
+ *   timeout: 2 * DEFAULT_PROXY_HEADER_TIMEOUT_MS,
+ * });
+ * assertEquals(header.command, "PROXY");
+ * ```
+ */
 export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 30_000;
 
 export const TLV_NAMES: Record<number, ProxyTlvName> = {
