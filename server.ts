@@ -442,8 +442,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     }
   }
 
-  /** Runs the handler for `conn`, then lingers and closes it; never rejects. */
-  async #serveConnection(conn: Deno.Conn): Promise<void> {
+  /** Serves `conn`: admits it, runs the handler, then lingers and closes it; never throws. */
+  #serveConnection(conn: Deno.Conn): void {
     const connection = new ServedConnection(this.#tick, this.#arm);
     this.#connections.set(conn, connection);
     if (this.#connectionTimeout !== undefined) {
@@ -455,62 +455,113 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       if (this.#idleTimeout !== undefined) {
         this.#trackProgress(conn, connection);
       }
-      if (
-        this.#proxy !== undefined &&
-        !await admitProxied(conn, this.#proxy, connection, this.#lifecycle)
-      ) {
-        this.#endByServer(conn, connection);
-        return;
-      }
-      if (
-        this.#rules !== undefined && this.#proxy !== undefined &&
-        !admits(this.#rules, conn.remoteAddr)
-      ) {
-        this.#refusedByRules++;
-        this.#endByServer(conn, connection);
-        return;
-      }
-      await this.#handler(conn, connection);
     } catch (error) {
-      if (!connection.closedByServer) {
-        this.#handlerErrors++;
-        this.#lifecycle.report(error, conn);
-      }
-    } finally {
-      if (!connection.closedByServer) {
-        connection.end(settledReason);
-        await this.#lingerAndClose(conn, connection);
-      }
-      // False when a forced shutdown already let go of the connection.
-      if (this.#connections.delete(conn)) {
-        this.#slotFreed?.();
-        if (this.#stopping && this.#connections.size === 0) {
-          this.#drained.resolve();
-        }
-      }
+      this.#handlerFailed(conn, connection, error);
+      this.#settle(conn, connection);
+      return;
+    }
+    if (this.#proxy === undefined) {
+      this.#runHandler(conn, connection);
+    } else {
+      this.#admitThenRun(conn, connection, this.#proxy);
+    }
+  }
+
+  /** Reads the PROXY header, applies the rules to the client it names, then runs the handler. */
+  async #admitThenRun(
+    conn: Deno.Conn,
+    connection: ServedConnection,
+    proxy: ProxyGate,
+  ): Promise<void> {
+    let admitted = await admitProxied(conn, proxy, connection, this.#lifecycle);
+    if (
+      admitted && this.#rules !== undefined &&
+      !admits(this.#rules, conn.remoteAddr)
+    ) {
+      this.#refusedByRules++;
+      admitted = false;
+    }
+    if (admitted) {
+      this.#runHandler(conn, connection);
+    } else {
+      this.#endByServer(conn, connection);
+      this.#settle(conn, connection);
     }
   }
 
   /**
-   * Closes a connection whose handler has settled: first half-closes it and
-   * reads and discards what the peer still sends, until the peer closes or
+   * Runs the handler and settles the connection once the handler settles.
+   * A promise reaction rather than an `async` function: while the handler
+   * waits, the connection holds two closures instead of a suspended frame,
+   * 0.2 KB less per idle connection (bench/FINDINGS.md).
+   */
+  #runHandler(conn: Deno.Conn, connection: ServedConnection): void {
+    let settled: Promise<unknown>;
+    try {
+      settled = Promise.resolve(this.#handler(conn, connection));
+    } catch (error) {
+      settled = Promise.reject(error);
+    }
+    settled.then(
+      () => this.#settle(conn, connection),
+      (error) => {
+        this.#handlerFailed(conn, connection, error);
+        this.#settle(conn, connection);
+      },
+    );
+  }
+
+  /** Reports a handler's error, unless the server ended its connection and so expected it. */
+  #handlerFailed(
+    conn: Deno.Conn,
+    connection: ServedConnection,
+    error: unknown,
+  ): void {
+    if (connection.closedByServer) return;
+    this.#handlerErrors++;
+    this.#lifecycle.report(error, conn);
+  }
+
+  /**
+   * Closes a connection whose handler has settled, and frees its slot. Unless
+   * the server has ended it already, it first half-closes it and reads and
+   * discards what the peer still sends, until the peer closes or
    * `lingerTimeout` passes. Closing a socket with unread input sends a reset
    * that makes the peer's kernel drop the reply it has not yet read; once the
    * input is drained, the close sends a plain FIN. Never throws.
    */
-  async #lingerAndClose(
-    conn: Deno.Conn,
-    connection: ServedConnection,
-  ): Promise<void> {
+  #settle(conn: Deno.Conn, connection: ServedConnection): void {
+    if (connection.closedByServer) {
+      this.#release(conn);
+      return;
+    }
+    connection.end(settledReason);
     if (
       this.#lingerTimeout === 0 || this.#stopping ||
       typeof conn.closeWrite !== "function" || sawInputEnd(conn)
     ) {
       this.#closeConn(conn);
+      this.#release(conn);
       return;
     }
-    if (await connection.linger(conn, this.#lingerTimeout)) {
+    connection.linger(conn, this.#lingerTimeout).then((close) => {
+      if (close) this.#closeConn(conn);
+      this.#release(conn);
+    }, (error) => {
+      // A conn whose closeWrite() throws: close it as if it had not lingered.
+      this.#lifecycle.report(error, conn);
       this.#closeConn(conn);
+      this.#release(conn);
+    });
+  }
+
+  /** Forgets a closed connection, which frees its slot and may complete a drain. */
+  #release(conn: Deno.Conn): void {
+    // False when a forced shutdown already let go of the connection.
+    if (!this.#connections.delete(conn)) return;
+    this.#slotFreed?.();
+    if (this.#stopping && this.#connections.size === 0) {
+      this.#drained.resolve();
     }
   }
 

@@ -17,6 +17,7 @@ const ALL_VARIANTS = [
   "raw-read64",
   "raw-read1k",
   "module-hold",
+  "module-read64",
   "module-read1k",
   "module-copy",
 ];

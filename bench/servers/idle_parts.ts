@@ -13,6 +13,7 @@
 //   raw-read64      Deno.listen; a read pending into its own 64-byte buffer
 //   raw-read1k      Deno.listen; a read pending into its own 1 KiB buffer
 //   module-hold     serveTcp; the handler holds the connection, no read pending
+//   module-read64   serveTcp; the handler's own loop on a 64-byte buffer
 //   module-read1k   serveTcp; the handler's own loop on a 1 KiB buffer
 //   module-copy     serveTcp with copy(): the benchmark's echo server
 import { serveTcp } from "@sockets/net/tcp";
@@ -49,6 +50,7 @@ const handlers: Record<string, (conn: Deno.Conn) => Promise<unknown>> = {
     await echoOnce(conn, new Uint8Array(64));
     await forever;
   },
+  "module-read64": (conn) => loop(conn, 64),
   "module-read1k": (conn) => loop(conn, 1024),
   "module-copy": (conn) => copy(conn, conn),
 };
