@@ -7,6 +7,14 @@
 export const OPEN_RATES = [20_000, 50_000, 80_000];
 /** Connections the rate is spread over: the issue's figure. */
 export const OPEN_CONNS = 256;
+/**
+ * Seconds of load before an open-loop measurement, at least: the tail is a
+ * steady-state figure, and a Deno server is not in its steady state for the
+ * first second or so of load. Its JIT compiles the hot path on V8's worker
+ * thread, which shares the server's one pinned core: 4–5 ms slices in which
+ * the event loop does not run (bench/FINDINGS.md, "The first seconds").
+ */
+export const OPEN_WARMUP_S = 2.5;
 /** The servers measured open-loop: the module against the references. */
 export const OPEN_SERVERS = ["module", "raw", "node", "c-epoll"];
 /**
@@ -84,7 +92,7 @@ export async function measureOpen(
         "-d",
         String(plan.seconds),
         "-w",
-        String(plan.warmup),
+        String(Math.max(plan.warmup, OPEN_WARMUP_S)),
         "-p",
         String(running.pid),
       ],

@@ -16,6 +16,7 @@ const BUILD = `${BENCH}.build`;
 import {
   measureOpen,
   median,
+  OPEN_WARMUP_S,
   openChart,
   openReport,
   type OpenSample,
@@ -777,7 +778,9 @@ lines.push(
     new Date().toISOString().slice(0, 10)
   }: ${cpuModel}, ${navigator.hardwareConcurrency} CPUs, ${Deno.build.os}; Deno ${versions.deno}, Node ${versions.node}. ${PLAN.rounds} interleaved round${
     PLAN.rounds > 1 ? "s" : ""
-  } of ${PLAN.seconds} s per measurement after ${PLAN.warmup} s of warm-up, a fresh server for each; ${
+  } of ${PLAN.seconds} s per measurement after ${PLAN.warmup} s of warm-up (${
+    Math.max(PLAN.warmup, OPEN_WARMUP_S)
+  } s for the open loop), a fresh server for each; ${
     minutes.toFixed(1)
   } minutes in all.`,
   "",
