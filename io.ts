@@ -300,13 +300,15 @@ async function writeFrom(
  * assertEquals(await readExactly(server, message.length), message);
  * ```
  */
-export async function writeAll(
-  writer: Writer,
-  data: Uint8Array,
-): Promise<void> {
-  assertWriter(writer);
-  assertBytes(data, "data");
-  await writeFrom(writer, data, 0);
+export function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
+  // Not async: one suspended frame per reply (writeFrom's), not two.
+  try {
+    assertWriter(writer);
+    assertBytes(data, "data");
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return writeFrom(writer, data, 0);
 }
 
 /**

@@ -53,6 +53,7 @@ import {
   type ConnectionHandler,
   progressStreams,
   ServedConnection,
+  ServedConnections,
   settledReason,
 } from "./_served_connection.ts";
 
@@ -222,7 +223,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   readonly #proxy: ProxyGate | undefined;
   readonly #rules: RuleGate | undefined;
   readonly #lifecycle: Lifecycle<Deno.Addr, Deno.Conn>;
-  readonly #connections = new Map<Deno.Conn, ServedConnection>();
+  readonly #connections = new ServedConnections();
   readonly #finished = Promise.withResolvers<void>();
   /** Resolves once accepting has stopped and no connection is left. */
   readonly #drained = Promise.withResolvers<void>();
@@ -350,8 +351,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#closeListener();
     this.#slotFreed?.();
     // Lingering is for the peer's sake only: a stop does not wait for it.
-    for (const [conn, connection] of this.#connections) {
-      if (connection.lingering) this.#endByServer(conn, connection);
+    for (const connection of this.#connections) {
+      if (connection.lingering) this.#endByServer(connection.conn, connection);
     }
   }
 
@@ -373,9 +374,9 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       new Deno.errors.Interrupted(
         "the server shut down and its shutdownTimeout passed",
       );
-    for (const [conn, connection] of this.#connections) {
+    for (const connection of this.#connections) {
       connection.closedByServer = true;
-      this.#closeConn(conn);
+      this.#closeConn(connection.conn);
       connection.end(reason);
     }
     // The connections are closed: a handler that ignores that and never
@@ -444,8 +445,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
 
   /** Serves `conn`: admits it, runs the handler, then lingers and closes it; never throws. */
   #serveConnection(conn: Deno.Conn): void {
-    const connection = new ServedConnection(this.#tick, this.#arm);
-    this.#connections.set(conn, connection);
+    const connection = new ServedConnection(conn, this.#tick, this.#arm);
+    this.#connections.add(connection);
     if (this.#connectionTimeout !== undefined) {
       connection.connectionDeadline = performance.now() +
         this.#connectionTimeout;
@@ -532,7 +533,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
    */
   #settle(conn: Deno.Conn, connection: ServedConnection): void {
     if (connection.closedByServer) {
-      this.#release(conn);
+      this.#release(connection);
       return;
     }
     connection.end(settledReason);
@@ -541,24 +542,24 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       typeof conn.closeWrite !== "function" || sawInputEnd(conn)
     ) {
       this.#closeConn(conn);
-      this.#release(conn);
+      this.#release(connection);
       return;
     }
     connection.linger(conn, this.#lingerTimeout).then((close) => {
       if (close) this.#closeConn(conn);
-      this.#release(conn);
+      this.#release(connection);
     }, (error) => {
       // A conn whose closeWrite() throws: close it as if it had not lingered.
       this.#lifecycle.report(error, conn);
       this.#closeConn(conn);
-      this.#release(conn);
+      this.#release(connection);
     });
   }
 
   /** Forgets a closed connection, which frees its slot and may complete a drain. */
-  #release(conn: Deno.Conn): void {
+  #release(connection: ServedConnection): void {
     // False when a forced shutdown already let go of the connection.
-    if (!this.#connections.delete(conn)) return;
+    if (!this.#connections.delete(connection)) return;
     this.#slotFreed?.();
     if (this.#stopping && this.#connections.size === 0) {
       this.#drained.resolve();
@@ -630,8 +631,9 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       this.#nextSweep = now + this.#sweepInterval();
     }
     let earliest = Infinity;
-    for (const [conn, connection] of this.#connections) {
+    for (const connection of this.#connections) {
       if (connection.closedByServer) continue;
+      const conn = connection.conn;
       // A tick is idleTimeout / IDLE_SWEEPS_PER_TIMEOUT long; progress during
       // tick t is at most (t + 1) ticks old, so this never closes early.
       if (
