@@ -575,8 +575,48 @@ async function rssKb(pid: number): Promise<number> {
 
 interface IdleSample {
   kbPerConn: number;
+  /** Per connection of a second batch as large as the first: the cost at scale, without the fixed costs that the first batch pays (the young generation's growth, tables sized once). */
+  marginalKbPerConn?: number;
   baseKb: number;
   alive: number;
+}
+
+/** `PLAN.idleConns` idle connections from one load generator, open once it said READY. */
+async function openIdle(address: string, label: string) {
+  const child = new Deno.Command("taskset", {
+    args: [
+      "-c",
+      CLIENT_CPU,
+      `${BUILD}/loadgen`,
+      "idle",
+      address,
+      "-c",
+      String(PLAN.idleConns),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  while (!text.includes("READY")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`idle load on ${label} failed`);
+    text += value;
+  }
+  return {
+    /** Closes the connections; resolves to how many were still alive. */
+    async close(): Promise<number> {
+      await child.stdin.close();
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      await child.status;
+      return JSON.parse(text.trim().split("\n").at(-1)!).alive;
+    },
+  };
 }
 
 async function measureIdle(server: ServerDef): Promise<IdleSample> {
@@ -584,41 +624,20 @@ async function measureIdle(server: ServerDef): Promise<IdleSample> {
   try {
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
     const before = await rssKb(running.pid);
-    const child = new Deno.Command("taskset", {
-      args: [
-        "-c",
-        CLIENT_CPU,
-        `${BUILD}/loadgen`,
-        "idle",
-        running.address,
-        "-c",
-        String(PLAN.idleConns),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    while (!text.includes("READY")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`idle load on ${server.label} failed`);
-      text += value;
-    }
+    const first = await openIdle(running.address, server.label);
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
     const after = await rssKb(running.pid);
-    await child.stdin.close();
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    await child.status;
-    const result = JSON.parse(text.trim().split("\n").at(-1)!);
+    const second = await openIdle(running.address, server.label);
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const afterSecond = await rssKb(running.pid);
+    const alive = await first.close();
+    await second.close();
     return {
       kbPerConn: ((after - before) * 1024) / 1000 / PLAN.idleConns,
+      marginalKbPerConn: ((afterSecond - after) * 1024) / 1000 /
+        PLAN.idleConns,
       baseKb: before,
-      alive: result.alive,
+      alive,
     };
   } finally {
     await running.stop();
@@ -847,17 +866,33 @@ if (idle.size > 0) {
     } open TCP connections`,
     "",
     "Each connection is echoed once (so every handler runs and holds its buffer), then held idle; " +
-      `per connection = (VmRSS with them − VmRSS before) / ${PLAN.idleConns}, read ${IDLE_SETTLE_MS} ms after the last echo.`,
+      `per connection = (VmRSS with them − VmRSS before) / ${PLAN.idleConns}, read ${IDLE_SETTLE_MS} ms after the last echo. ` +
+      `Then ${
+        PLAN.idleConns.toLocaleString("en-US")
+      } more: _per further connection_ is what each of those added, ` +
+      "the cost at scale once the fixed costs that the first ones pay (a grown young generation, tables sized once) are paid.",
     "",
-    "| server | KB per connection | RSS before, MB |",
-    "|---|--:|--:|",
+    "| server | KB per connection | × Node | KB per further connection | × Node | RSS before, MB |",
+    "|---|--:|--:|--:|--:|--:|",
   );
+  const nodeIdle = idle.get("node");
+  const ofNode = (list: IdleSample[], pick: (x: IdleSample) => number) =>
+    nodeIdle
+      ? format(ratio(median(list.map(pick)), median(nodeIdle.map(pick))))
+      : "";
   for (const id of IDLE_SERVERS) {
     const list = idle.get(id);
     if (!list) continue;
+    const further = list.filter((x) => x.marginalKbPerConn !== undefined);
     lines.push(
       `| ${serversById.get(id)!.label} | ${
         spread(list.map((x) => x.kbPerConn))
+      } | ${ofNode(list, (x) => x.kbPerConn)} | ${
+        further.length > 0
+          ? spread(further.map((x) => x.marginalKbPerConn!))
+          : ""
+      } | ${
+        further.length > 0 ? ofNode(further, (x) => x.marginalKbPerConn!) : ""
       } | ${format(median(list.map((x) => x.baseKb)) / 1024)} |`,
     );
   }
@@ -929,6 +964,26 @@ if (idleModule) {
     9,
     true,
   );
+  const idleNode = idle.get("node");
+  const further = (list: IdleSample[]) =>
+    median(list.flatMap((x) => x.marginalKbPerConn ?? []));
+  if (idleNode) {
+    check(
+      "idle KB per connection × Node's",
+      ratio(
+        median(idleModule.map((x) => x.kbPerConn)),
+        median(idleNode.map((x) => x.kbPerConn)),
+      ),
+      1,
+      true,
+    );
+    check(
+      "idle KB per further connection × Node's",
+      ratio(further(idleModule), further(idleNode)),
+      1,
+      true,
+    );
+  }
 }
 for (const t of openTargets(openTestList, openSamples)) {
   check(t.name, t.value, t.goal, true);
