@@ -205,7 +205,7 @@ export class ServedConnection implements ConnectionContext {
  * The connections a server serves, linked through their
  * {@linkcode ServedConnection}s: adding or removing one allocates and hashes
  * nothing, where a `Map` keyed by the conn cost about 3 µs of CPU per
- * connection (bench/FINDINGS.md, "Connection rate").
+ * connection (bench/FINDINGS.md, "Where a connection's CPU goes").
  */
 export class ServedConnections implements Iterable<ServedConnection> {
   #first: ServedConnection | undefined;

@@ -494,7 +494,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
    * Runs the handler and settles the connection once the handler settles.
    * A promise reaction rather than an `async` function: while the handler
    * waits, the connection holds two closures instead of a suspended frame,
-   * 0.2 KB less per idle connection (bench/FINDINGS.md).
+   * 0.2 KB less per idle connection (bench/FINDINGS.md, "Memory per idle
+   * connection, the engine's part").
    */
   #runHandler(conn: Deno.Conn, connection: ServedConnection): void {
     let settled: Promise<unknown>;

@@ -12,7 +12,8 @@ export const OPEN_CONNS = 256;
  * steady-state figure, and a Deno server is not in its steady state for the
  * first second or so of load. Its JIT compiles the hot path on V8's worker
  * thread, which shares the server's one pinned core: 4–5 ms slices in which
- * the event loop does not run (bench/FINDINGS.md, "The first seconds").
+ * the event loop does not run (bench/FINDINGS.md, "The tail at 20,000
+ * req/s was the JIT's warm-up").
  */
 export const OPEN_WARMUP_S = 2.5;
 /** The servers measured open-loop: the module against the references. */
