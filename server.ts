@@ -475,11 +475,18 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     proxy: ProxyGate,
   ): Promise<void> {
     let admitted = await admitProxied(conn, proxy, connection, this.#lifecycle);
-    if (
-      admitted && this.#rules !== undefined &&
-      !admits(this.#rules, conn.remoteAddr)
-    ) {
-      this.#refusedByRules++;
+    try {
+      if (
+        admitted && this.#rules !== undefined &&
+        !admits(this.#rules, conn.remoteAddr)
+      ) {
+        this.#refusedByRules++;
+        admitted = false;
+      }
+    } catch (error) {
+      // admits() does not throw; if it ever did, this promise is awaited by
+      // no one, and its rejection would end the process.
+      this.#lifecycle.report(error, conn);
       admitted = false;
     }
     if (admitted) {
