@@ -162,13 +162,14 @@ export class ServedConnection implements ConnectionContext {
   }
 
   /**
-   * Half-closes `conn`, then reads and discards the peer's input until the
+   * Half-closes the connection, then reads and discards the peer's input until the
    * peer closes it or the server does (`lingerTimeout` passing, idle,
    * shutdown).
    *
-   * @returns Whether the caller should close `conn` now.
+   * @returns Whether the caller should close the connection now.
    */
-  async linger(conn: Deno.Conn, lingerTimeout: number): Promise<boolean> {
+  async linger(lingerTimeout: number): Promise<boolean> {
+    const conn = this.conn;
     // The half-close goes out at once; its result is awaited with the
     // drain, which saves a turn of the event loop per connection.
     const halfClosed = conn.closeWrite().then(() => true, (error) =>

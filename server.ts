@@ -352,15 +352,15 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     this.#slotFreed?.();
     // Lingering is for the peer's sake only: a stop does not wait for it.
     for (const connection of this.#connections) {
-      if (connection.lingering) this.#endByServer(connection.conn, connection);
+      if (connection.lingering) this.#endByServer(connection);
     }
   }
 
   /** Closes a connection that the server ends, so that its handler's errors are expected. */
-  #endByServer(conn: Deno.Conn, connection: ServedConnection): void {
+  #endByServer(connection: ServedConnection): void {
     if (connection.closedByServer) return;
     connection.closedByServer = true;
-    this.#closeConn(conn);
+    this.#closeConn(connection.conn);
   }
 
   #stop = async (): Promise<void> => {
@@ -454,26 +454,26 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     }
     try {
       if (this.#idleTimeout !== undefined) {
-        this.#trackProgress(conn, connection);
+        this.#trackProgress(connection);
       }
     } catch (error) {
-      this.#handlerFailed(conn, connection, error);
-      this.#settle(conn, connection);
+      this.#handlerFailed(connection, error);
+      this.#settle(connection);
       return;
     }
     if (this.#proxy === undefined) {
-      this.#runHandler(conn, connection);
+      this.#runHandler(connection);
     } else {
-      this.#admitThenRun(conn, connection, this.#proxy);
+      this.#admitThenRun(connection, this.#proxy);
     }
   }
 
   /** Reads the PROXY header, applies the rules to the client it names, then runs the handler. */
   async #admitThenRun(
-    conn: Deno.Conn,
     connection: ServedConnection,
     proxy: ProxyGate,
   ): Promise<void> {
+    const conn = connection.conn;
     let admitted = await admitProxied(conn, proxy, connection, this.#lifecycle);
     try {
       if (
@@ -490,10 +490,10 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       admitted = false;
     }
     if (admitted) {
-      this.#runHandler(conn, connection);
+      this.#runHandler(connection);
     } else {
-      this.#endByServer(conn, connection);
-      this.#settle(conn, connection);
+      this.#endByServer(connection);
+      this.#settle(connection);
     }
   }
 
@@ -504,31 +504,27 @@ export class Server<A extends Deno.Addr = Deno.Addr>
    * 0.2 KB less per idle connection (bench/FINDINGS.md, "Memory per idle
    * connection, the engine's part").
    */
-  #runHandler(conn: Deno.Conn, connection: ServedConnection): void {
+  #runHandler(connection: ServedConnection): void {
     let settled: Promise<unknown>;
     try {
-      settled = Promise.resolve(this.#handler(conn, connection));
+      settled = Promise.resolve(this.#handler(connection.conn, connection));
     } catch (error) {
       settled = Promise.reject(error);
     }
     settled.then(
-      () => this.#settle(conn, connection),
+      () => this.#settle(connection),
       (error) => {
-        this.#handlerFailed(conn, connection, error);
-        this.#settle(conn, connection);
+        this.#handlerFailed(connection, error);
+        this.#settle(connection);
       },
     );
   }
 
   /** Reports a handler's error, unless the server ended its connection and so expected it. */
-  #handlerFailed(
-    conn: Deno.Conn,
-    connection: ServedConnection,
-    error: unknown,
-  ): void {
+  #handlerFailed(connection: ServedConnection, error: unknown): void {
     if (connection.closedByServer) return;
     this.#handlerErrors++;
-    this.#lifecycle.report(error, conn);
+    this.#lifecycle.report(error, connection.conn);
   }
 
   /**
@@ -539,7 +535,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
    * that makes the peer's kernel drop the reply it has not yet read; once the
    * input is drained, the close sends a plain FIN. Never throws.
    */
-  #settle(conn: Deno.Conn, connection: ServedConnection): void {
+  #settle(connection: ServedConnection): void {
+    const conn = connection.conn;
     if (connection.closedByServer) {
       this.#release(connection);
       return;
@@ -553,7 +550,7 @@ export class Server<A extends Deno.Addr = Deno.Addr>
       this.#release(connection);
       return;
     }
-    connection.linger(conn, this.#lingerTimeout).then((close) => {
+    connection.linger(this.#lingerTimeout).then((close) => {
       if (close) this.#closeConn(conn);
       this.#release(connection);
     }, (error) => {
@@ -583,7 +580,8 @@ export class Server<A extends Deno.Addr = Deno.Addr>
    * the counter, so servers without an idle timeout pay nothing. Per read or
    * write this costs one `then`: the least that can observe completion.
    */
-  #trackProgress(conn: Deno.Conn, connection: ServedConnection): void {
+  #trackProgress(connection: ServedConnection): void {
+    const conn = connection.conn;
     if (this.#nextSweep === Infinity) {
       this.#nextSweep = performance.now() + this.#sweepInterval();
       this.#arm(this.#nextSweep);
@@ -641,19 +639,18 @@ export class Server<A extends Deno.Addr = Deno.Addr>
     let earliest = Infinity;
     for (const connection of this.#connections) {
       if (connection.closedByServer) continue;
-      const conn = connection.conn;
       // A tick is idleTimeout / IDLE_SWEEPS_PER_TIMEOUT long; progress during
       // tick t is at most (t + 1) ticks old, so this never closes early.
       if (
         sweep && this.#tick - connection.lastProgress > IDLE_SWEEPS_PER_TIMEOUT
       ) {
         if (!connection.lingering) this.#timedOut++;
-        this.#endByServer(conn, connection);
+        this.#endByServer(connection);
         connection.end(this.#idleReason);
       } else if (connection.deadline <= now) {
         // Lingering ends at its own deadline: that is no client's fault.
         if (!connection.lingering) this.#timedOut++;
-        this.#endByServer(conn, connection);
+        this.#endByServer(connection);
         if (connection.requestDeadline <= now) {
           const ms = connection.requestDeadlineMs;
           connection.end(() =>
