@@ -8,8 +8,7 @@
 // node:net inside Deno); RATE is the
 // total request rate over 256 connections; V8FLAGs are added to
 // --trace-gc (such as --max-semi-space-size=16). Build the load generator
-// first (`deno task bench --only=none` or cc -O2 -o bench/.build/loadgen
-// bench/loadgen.c).
+// first (cc -O2 -o bench/.build/loadgen bench/loadgen.c).
 const BENCH = new URL(".", import.meta.url).pathname;
 const [server = "module", rate = "20000", flags = ""] = Deno.args;
 const script = {
@@ -41,50 +40,61 @@ const child = new Deno.Command("taskset", {
   stdout: "piped",
 }).spawn();
 const out: string[] = [];
-const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-let text = "";
-while (!/LISTENING \d+\n/.test(text)) {
-  const { value, done } = await reader.read();
-  if (done) throw new Error(`${server} did not start`);
-  text += value;
-}
-const port = /LISTENING (\d+)/.exec(text)![1];
-const drain = (async () => {
-  while (true) {
+let result;
+let lines: string[];
+let drain: Promise<void> | undefined;
+// The server is killed however this ends: Deno leaves child processes running.
+try {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/LISTENING \d+\n/.test(text)) {
     const { value, done } = await reader.read();
-    if (done) break;
-    out.push(value);
+    if (done) throw new Error(`${server} did not start`);
+    text += value;
   }
-})();
-const gcBefore = () => out.join("").split("\n").length;
-await new Promise((r) => setTimeout(r, 300));
-const load = new Deno.Command("taskset", {
-  args: [
-    "-c",
-    "1",
-    `${BENCH}.build/loadgen`,
-    "openloop",
-    `tcp:127.0.0.1:${port}`,
-    "-r",
-    rate,
-    "-c",
-    "256",
-    "-d",
-    "4",
-    "-w",
-    "1",
-    "-p",
-    String(child.pid),
-  ],
-}).output();
-// The warm-up second's collections are left out: mark the start.
-await new Promise((r) => setTimeout(r, 1_000));
-const mark = gcBefore();
-const result = JSON.parse(new TextDecoder().decode((await load).stdout));
-const lines = out.join("").split("\n").slice(mark);
-child.kill("SIGKILL");
-await child.status;
-await drain.catch(() => {});
+  const port = /LISTENING (\d+)/.exec(text)![1];
+  drain = (async () => {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out.push(value);
+    }
+  })();
+  const gcBefore = () => out.join("").split("\n").length;
+  await new Promise((r) => setTimeout(r, 300));
+  const load = new Deno.Command("taskset", {
+    args: [
+      "-c",
+      "1",
+      `${BENCH}.build/loadgen`,
+      "openloop",
+      `tcp:127.0.0.1:${port}`,
+      "-r",
+      rate,
+      "-c",
+      "256",
+      "-d",
+      "4",
+      "-w",
+      "1",
+      "-p",
+      String(child.pid),
+    ],
+  }).output();
+  // The warm-up second's collections are left out: mark the start.
+  await new Promise((r) => setTimeout(r, 1_000));
+  const mark = gcBefore();
+  result = JSON.parse(new TextDecoder().decode((await load).stdout));
+  lines = out.join("").split("\n").slice(mark);
+} finally {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // It exited already.
+  }
+  await child.status;
+}
+await drain?.catch(() => {});
 const pauses = {
   Scavenge: [] as number[],
   "Mark-Compact": [] as number[],
