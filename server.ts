@@ -475,18 +475,11 @@ export class Server<A extends Deno.Addr = Deno.Addr>
   ): Promise<void> {
     const conn = connection.conn;
     let admitted = await admitProxied(conn, proxy, connection, this.#lifecycle);
-    try {
-      if (
-        admitted && this.#rules !== undefined &&
-        !admits(this.#rules, conn.remoteAddr)
-      ) {
-        this.#refusedByRules++;
-        admitted = false;
-      }
-    } catch (error) {
-      // admits() does not throw; if it ever did, this promise is awaited by
-      // no one, and its rejection would end the process.
-      this.#lifecycle.report(error, conn);
+    if (
+      admitted && this.#rules !== undefined &&
+      !admits(this.#rules, conn.remoteAddr)
+    ) {
+      this.#refusedByRules++;
       admitted = false;
     }
     if (admitted) {
