@@ -696,7 +696,6 @@ export async function copy(
   // view per read.
   const policy = new AdaptiveBuffer();
   let view: Uint8Array<ArrayBuffer> = policy.buffer;
-  let viewOf: Uint8Array<ArrayBuffer> = policy.buffer;
   let copied = 0;
   let emptyReads = 0;
   while (true) {
@@ -715,9 +714,9 @@ export async function copy(
     emptyReads = 0;
     let chunk = buffer;
     if (n < buffer.length) {
-      if (view.length !== n || viewOf !== buffer) {
+      // Each buffer size has its own ArrayBuffer, so this also sees a resize.
+      if (view.length !== n || view.buffer !== buffer.buffer) {
         view = buffer.subarray(0, n);
-        viewOf = buffer;
       }
       chunk = view;
     }
