@@ -18,6 +18,7 @@
 
 import {
   DEFAULT_CONNECT_HOSTNAME,
+  IP_ADDRESS_OPTION_NAMES,
   ipFamily,
   joinHostPort,
 } from "./_address.ts";
@@ -36,14 +37,11 @@ import { UdpSocket } from "./udp_socket.ts";
 
 /** The names of {@linkcode ConnectUdpOptions}, for the unknown-option check. */
 const CONNECT_UDP_OPTION_NAMES: readonly string[] = [
-  "hostname",
-  "port",
-  "defaultPort",
+  ...IP_ADDRESS_OPTION_NAMES,
   "localHostname",
   "localPort",
   "timeout",
   "signal",
-  "transport",
 ];
 
 /**
