@@ -5,8 +5,6 @@ import { type Cidr, cidrContains, parseCidr } from "./_cidr.ts";
 import { explainReadFile } from "./_errors.ts";
 import type { AccessRules } from "./_rules.ts";
 
-export type { AccessRules } from "./_rules.ts";
-
 /** One rule line of the file, as read. */
 interface Rule {
   line: number;

@@ -188,8 +188,8 @@ export interface WorkerPool extends AsyncDisposable {
   readonly workers: number;
   /**
    * The sum of every worker's {@linkcode ServerCounters}, those of workers
-   * that died or were replaced included; `active` counts the workers serving
-   * now. Each worker sends its counters at most once a second while it
+   * that died or were replaced included; `active` is the open connections of
+   * the workers serving now. Each worker sends its counters at most once a second while it
    * serves, so the sum may lag by that much; after `finished` it is exact,
    * unless a worker had to be terminated before it reported.
    */
