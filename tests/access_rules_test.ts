@@ -131,7 +131,7 @@ Deno.test("readAccessRules() gives options a server applies", async () => {
       handled++;
     },
   );
-  const conn = await Deno.connect({ port: server.addr.port });
+  using conn = await Deno.connect({ port: server.addr.port });
   assertEquals(await readAll(conn).catch(() => ""), "");
   assertEquals(server.counters.refusedByRules, 1);
   assertEquals(handled, 0);

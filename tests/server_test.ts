@@ -1024,7 +1024,7 @@ Deno.test("serve() keeps a lingering connection's slot until the peer closes", a
   // The reply ended with a half-close; the connection lingers until the
   // client closes its side.
   assertEquals(server.connections, 1);
-  client.closeWrite();
+  await client.closeWrite();
   await waitFor(() => server.connections === 0, "the lingering to end");
 });
 
@@ -1225,6 +1225,6 @@ Deno.test("serve() still lingers after a handler that read its input only in par
   await client.write(encoder.encode("ping"));
   assertEquals(await readAll(client), "bye");
   assertEquals(halfClosed, 1);
-  client.closeWrite();
+  await client.closeWrite();
   await waitFor(() => server.connections === 0, "the lingering to end");
 });

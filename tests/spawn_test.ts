@@ -101,8 +101,9 @@ Deno.test("spawnHandler() joins cat to the connection and carries half-close bot
   assertEquals(echoed, decoder.decode(data));
   await s.settled();
   assertEquals(s.errors, []);
-  // The engine closes the connection once its lingering read sees the
-  // client's end of stream, just after the handler settles.
+  // copy() read the client's input to its end, so the engine closes the
+  // connection without lingering, one promise callback after the handler
+  // settles.
   await waitFor(() => s.server.connections === 0, "the connection to close");
 });
 

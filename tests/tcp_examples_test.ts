@@ -193,6 +193,11 @@ Deno.test("examples/tcp_counters_server.ts prints its counters on SIGUSR1 and at
   const { code, stdout } = await server.stop("SIGTERM");
   assertEquals(code, 0);
   assertStringIncludes(lastCounters(stdout) ?? "", "accepted=2");
+  // One line on SIGUSR1, one more at exit.
+  assertEquals(
+    stdout.split("\n").filter((line) => line.startsWith("counters ")).length,
+    2,
+  );
 });
 
 Deno.test("examples/tcp_counters_server.ts --rules refuses and counts the clients its file denies", async () => {

@@ -501,10 +501,11 @@ Deno.test("WorkerPool.counters sums the workers' counters: while serving, and ex
     await Promise.all(
       Array.from({ length: clients }, (_, i) => ask(pool.addr.port, `${i}`)),
     );
-    const failing = await Deno.connect({ port: pool.addr.port });
-    await failing.write(encoder.encode("fail\n"));
-    assertEquals(await failing.read(new Uint8Array(1)), null);
-    failing.close();
+    {
+      using failing = await Deno.connect({ port: pool.addr.port });
+      await failing.write(encoder.encode("fail\n"));
+      assertEquals(await failing.read(new Uint8Array(1)), null);
+    }
     await next(1);
     // Sent by each worker within a second while it serves.
     await waitFor(() => pool.counters.accepted === clients + 1, "the sum");
