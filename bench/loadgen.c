@@ -43,7 +43,7 @@
 
 #include "_loadgen_common.h"
 
-// Size of one bulk write: the size the brief's bulk test names.
+// Size of one bulk write: the 64 KiB writes of the bulk test (bench/README.md).
 #define BULK_CHUNK (64 * 1024)
 // A datagram not answered in this long counts as lost and is sent again.
 #define UDP_RETRY_NS (200LL * 1000 * 1000)
