@@ -5,7 +5,7 @@
 
 /** Total request rates of the open-loop tests, in requests per second. */
 export const OPEN_RATES = [20_000, 50_000, 80_000];
-/** Connections the rate is spread over: the issue's figure. */
+/** Connections the rate is spread over, as in `tcp-pingpong-c256`. */
 export const OPEN_CONNS = 256;
 /**
  * Seconds of load before an open-loop measurement, at least: the tail is a
@@ -204,7 +204,7 @@ export function openReport(
   return lines;
 }
 
-/** Targets of the issue: the module's p99 no higher than Node's at 20k and 50k. */
+/** The latency targets: the module's p99 no higher than Node's at 20k and 50k. */
 export function openTargets(
   tests: OpenTest[],
   samples: Map<string, OpenSample[]>,

@@ -9,6 +9,7 @@
 // way alike; each line gives every round's figure and the median.
 
 import { DescriptorChannel, socketPair } from "../fd.ts";
+import { median } from "./_openloop.ts";
 
 const flag = (name: string, fallback: number) =>
   Number(
@@ -95,8 +96,6 @@ for (let round = 0; round < ROUNDS; round++) {
     results.get(name)!.push(await run());
   }
 }
-const median = (xs: number[]) =>
-  [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const base = median(results.get("native Deno.UnixConn")!);
 for (const [name, rates] of results) {
   const m = median(rates);

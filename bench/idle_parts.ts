@@ -7,6 +7,8 @@
 //   deno run -A bench/idle_parts.ts [ROUNDS] [CONNS] [VARIANT,...]
 //
 // Needs bench/.build/loadgen (built by bench/run.ts).
+import { median } from "./_openloop.ts";
+
 const BENCH = new URL(".", import.meta.url).pathname;
 const ROUNDS = Number(Deno.args[0] ?? 3);
 const CONNS = Number(Deno.args[1] ?? 5_000);
@@ -114,8 +116,6 @@ for (let round = 0; round < ROUNDS; round++) {
     results.get(variant)!.push(await measure(variant));
   }
 }
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[values.length >> 1];
 console.log("variant        RSS KB/conn (min–max)   JS heap   ArrayBuffers");
 for (const [variant, samples] of results) {
   const rss = samples.map((s) => s[0]);

@@ -65,8 +65,6 @@ type Kind = "echo" | "hello";
 interface ServerDef {
   id: string;
   label: string;
-  transports: Transport[];
-  kinds: Kind[];
   command: (kind: Kind, address: string) => string[];
   /** The CPUs it may run on: a pool of workers gets both, the client's too. */
   cpus?: string;
@@ -81,8 +79,6 @@ const SERVERS: ServerDef[] = [
   {
     id: "module",
     label: "@sockets/net",
-    transports: ["tcp", "unix", "udp"],
-    kinds: ["echo", "hello"],
     command: (kind, address) => [
       ...DENO,
       `${BENCH}servers/module.ts`,
@@ -93,8 +89,6 @@ const SERVERS: ServerDef[] = [
   {
     id: "raw",
     label: "raw Deno",
-    transports: ["tcp", "unix", "udp"],
-    kinds: ["echo", "hello"],
     command: (kind, address) => [
       ...DENO,
       `${BENCH}servers/raw_deno.ts`,
@@ -105,8 +99,6 @@ const SERVERS: ServerDef[] = [
   {
     id: "node",
     label: "Node",
-    transports: ["tcp", "unix", "udp"],
-    kinds: ["echo", "hello"],
     command: (kind, address) => [
       "node",
       `${BENCH}servers/node.mjs`,
@@ -117,15 +109,11 @@ const SERVERS: ServerDef[] = [
   {
     id: "c-epoll",
     label: "C epoll",
-    transports: ["tcp", "unix", "udp"],
-    kinds: ["echo", "hello"],
     command: (kind, address) => [`${BUILD}/epoll_server`, kind, address],
   },
   {
     id: "c-fork",
     label: "C fork",
-    transports: ["tcp", "unix"],
-    kinds: ["echo", "hello"],
     command: (kind, address) => [`${BUILD}/fork_server`, kind, address],
   },
 ];
@@ -135,8 +123,6 @@ if (hasWorkers) {
       id: `workers-${workers}`,
       label: `serveWorkers ×${workers}`,
       cpus: `${SERVER_CPU},${CLIENT_CPU}`,
-      transports: ["tcp"],
-      kinds: ["echo", "hello"],
       command: (kind, address) => [
         ...DENO,
         `${BENCH}servers/workers.ts`,
@@ -149,14 +135,12 @@ if (hasWorkers) {
 }
 
 // TLS servers: the certificate and key are made into the temp dir by
-// makeCertificate() before the first TLS test (no key is committed).
+// prepareTls() before the first TLS test (no key is committed).
 const tlsFiles = () => [`${tmp}/cert.pem`, `${tmp}/key.pem`];
 SERVERS.push(
   {
     id: "module-tls",
     label: "@sockets/net TLS",
-    transports: ["tcp"],
-    kinds: ["echo"],
     command: (kind, address) => [
       ...DENO,
       `${BENCH}servers/tls_module.ts`,
@@ -168,8 +152,6 @@ SERVERS.push(
   {
     id: "raw-tls",
     label: "raw Deno TLS",
-    transports: ["tcp"],
-    kinds: ["echo"],
     command: (kind, address) => [
       ...DENO,
       `${BENCH}servers/tls_raw_deno.ts`,
@@ -181,8 +163,6 @@ SERVERS.push(
   {
     id: "node-tls",
     label: "Node TLS",
-    transports: ["tcp"],
-    kinds: ["echo"],
     command: (kind, address) => [
       "node",
       `${BENCH}servers/tls_node.mjs`,
@@ -197,8 +177,6 @@ for (const version of ["v1", "v2"]) {
   SERVERS.push({
     id: `module-proxy-${version}`,
     label: `@sockets/net, PROXY ${version}`,
-    transports: ["tcp"],
-    kinds: ["hello"],
     loadArgs: ["-P", version],
     command: (kind, address) => [
       ...DENO,
@@ -214,8 +192,6 @@ for (const version of ["v1", "v2"]) {
 SERVERS.push({
   id: "module-nolinger",
   label: "@sockets/net, lingerTimeout 0",
-  transports: ["tcp", "unix"],
-  kinds: ["echo", "hello"],
   command: (kind, address) => [
     ...DENO,
     `${BENCH}servers/module.ts`,

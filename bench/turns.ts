@@ -29,44 +29,56 @@ const child = new Deno.Command("taskset", {
   ],
   stdout: "piped",
 }).spawn();
-const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-let text = "";
-const readLine = async (word: string) => {
-  while (!new RegExp(`${word} .*\\n`).test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`server ended before ${word}`);
-    text += value;
+let record;
+let result;
+// The server is killed however this ends: Deno leaves child processes running.
+try {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  const readLine = async (word: string) => {
+    while (!new RegExp(`${word} .*\\n`).test(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`server ended before ${word}`);
+      text += value;
+    }
+    return new RegExp(`${word} (.*)\\n`).exec(text)![1];
+  };
+  const port = await readLine("LISTENING");
+  await new Promise((r) => setTimeout(r, 300));
+  const load = new Deno.Command("taskset", {
+    args: [
+      "-c",
+      "1",
+      `${BENCH}.build/loadgen`,
+      "openloop",
+      `tcp:127.0.0.1:${port}`,
+      "-r",
+      rate,
+      "-c",
+      conns,
+      "-d",
+      String(SECONDS),
+      "-w",
+      String(WARMUP),
+      "-p",
+      String(child.pid),
+    ],
+  }).output();
+  await new Promise((r) => setTimeout(r, WARMUP * 1000));
+  Deno.kill(child.pid, "SIGUSR2");
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  Deno.kill(child.pid, "SIGUSR2");
+  record = JSON.parse(await readLine("RECORD"));
+  result = JSON.parse(new TextDecoder().decode((await load).stdout));
+} finally {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // It exited already.
   }
-  return new RegExp(`${word} (.*)\\n`).exec(text)![1];
-};
-const port = await readLine("LISTENING");
-await new Promise((r) => setTimeout(r, 300));
-const load = new Deno.Command("taskset", {
-  args: [
-    "-c",
-    "1",
-    `${BENCH}.build/loadgen`,
-    "openloop",
-    `tcp:127.0.0.1:${port}`,
-    ..."-r RATE -c CONNS -d SECONDS -w WARMUP -p PID".split(" "),
-  ].map((a) =>
-    ({
-      RATE: rate,
-      CONNS: conns,
-      SECONDS: String(SECONDS),
-      WARMUP: String(WARMUP),
-      PID: String(child.pid),
-    })[a] ?? a
-  ),
-}).output();
-await new Promise((r) => setTimeout(r, WARMUP * 1000));
-Deno.kill(child.pid, "SIGUSR2");
-await new Promise((r) => setTimeout(r, SECONDS * 1000));
-Deno.kill(child.pid, "SIGUSR2");
-const record = JSON.parse(await readLine("RECORD"));
-const result = JSON.parse(new TextDecoder().decode((await load).stdout));
-child.kill("SIGKILL");
-await child.status;
+  await child.status;
+}
 console.log(JSON.stringify({
   rate: Number(rate),
   conns: Number(conns),

@@ -13,6 +13,7 @@
 import net from "node:net";
 import { setImmediate } from "node:timers";
 import { parseAddress } from "./_address.ts";
+import { median } from "../_openloop.ts";
 
 const [api, spec] = Deno.args;
 const address = parseAddress(spec);
@@ -79,8 +80,6 @@ Deno.addSignalListener("SIGUSR2", () => {
   }
 });
 
-const median = (a: number[]) =>
-  a.length ? [...a].sort((x, y) => x - y)[a.length >> 1] : 0;
 const quantile = (a: number[], q: number) =>
   a.length ? [...a].sort((x, y) => x - y)[Math.floor(a.length * q)] : 0;
 
