@@ -579,3 +579,27 @@ Deno.test("a descriptor turned into a conn, listener, file or channel is close-o
   void conn;
   b.close();
 });
+
+Deno.test("listenUnix() and DescriptorChannel.connect() use an abstract name as Deno.listen and Deno.connect do, without trailing NULs", async () => {
+  const path = `\0sockets-net-test-fd-${crypto.randomUUID().slice(0, 8)}`;
+  {
+    using listener = listenUnix(path);
+    using client = await within(
+      Deno.connect({ transport: "unix", path }),
+      "Deno.connect to listenUnix's abstract name",
+    );
+    using accepted = await listener.accept();
+    await writeAll(client, "x");
+    await client.closeWrite();
+    assertEquals(await readAll(accepted), "x");
+  }
+  using native = Deno.listen({ transport: "unix", path });
+  using channel = DescriptorChannel.connect(path);
+  using accepted = await native.accept();
+  const fd = channel.take();
+  using conn = new DescriptorFile(fd);
+  await conn.write(encoder.encode("y"));
+  const buffer = new Uint8Array(1);
+  assertEquals(await accepted.read(buffer), 1);
+  assertEquals(decoder.decode(buffer), "y");
+});
