@@ -79,7 +79,17 @@ async function startPeer(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  await waitFor(() => exists(path), `the Python peer's socket ${path}`);
+  try {
+    await waitFor(() => exists(path), `the Python peer's socket ${path}`);
+  } catch (error) {
+    try {
+      child.kill();
+    } catch {
+      // Exited already.
+    }
+    await child.output();
+    throw error;
+  }
   return child;
 }
 
@@ -240,7 +250,8 @@ Deno.test("a DescriptorChannel passes a connected socket, a listener and the pay
 
 Deno.test("a received descriptor never handed on is closed by close(); a closed channel's receive ends with null", async () => {
   const before = openDescriptors();
-  const [a, b] = DescriptorChannel.pair();
+  using pair = DescriptorChannel.pair();
+  const [a, b] = pair;
   const [x, y] = descriptorPair();
   await a.send(new Uint8Array(), [x, y]);
   x.close();
@@ -275,7 +286,8 @@ Deno.test(`${CHANNELS} channels wait at once on one poller, and file operations 
 });
 
 Deno.test("receive() ends with its signal's reason, and close() ends a pending receive", async () => {
-  const [a, b] = DescriptorChannel.pair();
+  using pair = DescriptorChannel.pair();
+  const [a, b] = pair;
   const controller = new AbortController();
   const waiting = b.receive({ signal: controller.signal });
   controller.abort(new Error("enough"));
@@ -509,7 +521,8 @@ Deno.test("a closed conn or Descriptor is never sent, duplicated or asked for cr
 });
 
 Deno.test("a receive stopped in the middle of a message leaves the channel refusing, not reading a payload as the next header", async () => {
-  const [a, b] = DescriptorChannel.pair();
+  using pair = DescriptorChannel.pair();
+  const [a, b] = pair;
   using raw = new DescriptorFile(a.take());
   // A 5-byte message of which 2 bytes arrive before the receive is aborted.
   await raw.write(new Uint8Array([0, 0, 0, 5, 97, 98]));
