@@ -16,7 +16,7 @@ import {
   peerCredentials,
   socketPair,
 } from "../fd.ts";
-import { libc, libcPath } from "../_libc.ts";
+import { duplicate, libc, libcPath, unixSocketAt } from "../_libc.ts";
 import { idle, watchedCount } from "../_poller.ts";
 import { copy, lines } from "../io.ts";
 import { serve } from "../server.ts";
@@ -582,15 +582,48 @@ Deno.test("a descriptor turned into a conn, listener, file or channel is close-o
     }).output();
     return decoder.decode(stdout).split("\n").filter((name) => name !== "");
   };
-  const [a, b] = descriptorPair();
-  // As a descriptor inherited from a parent that did not set FD_CLOEXEC.
-  assertEquals(c.fcntl(a.fd, F_SETFD, 0), 0);
-  const fd = a.fd;
-  assert((await childDescriptors()).includes(String(fd)));
-  using conn = a.toConn();
-  assert(!(await childDescriptors()).includes(String(fd)));
-  void conn;
-  b.close();
+  await using dir = await tempDir("fd-cloexec-");
+  const filePath = dir.file("data.txt");
+  Deno.writeTextFileSync(filePath, "data");
+  const realPath = Deno.realPathSync(filePath);
+  using opened = Deno.openSync(filePath);
+  // Deno tells no FsFile's number: find the descriptor that names the file.
+  const openedFd = [...Deno.readDirSync("/proc/self/fd")]
+    .map(({ name }) => Number(name))
+    .find((fd) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${fd}`) === realPath;
+      } catch {
+        return false;
+      }
+    });
+  assert(openedFd !== undefined, `no descriptor names ${realPath}`);
+  const oneEnd = () => {
+    const [end, other] = descriptorPair();
+    other.close();
+    return end;
+  };
+  const cases: [string, () => Descriptor, (d: Descriptor) => Disposable][] = [
+    ["conn", oneEnd, (d) => d.toConn()],
+    [
+      "listener",
+      () => new Descriptor(unixSocketAt("listen", dir.file("l.sock"))),
+      (d) => d.toListener(),
+    ],
+    ["file", () => new Descriptor(duplicate(c, openedFd)), (d) => d.toFile()],
+    ["channel", oneEnd, (d) => d.toChannel()],
+  ];
+  for (const [what, make, turn] of cases) {
+    using descriptor = make();
+    // As a descriptor inherited from a parent that did not set FD_CLOEXEC.
+    assertEquals(c.fcntl(descriptor.fd, F_SETFD, 0), 0);
+    const fd = descriptor.fd;
+    assert((await childDescriptors()).includes(String(fd)), what);
+    using turned = turn(descriptor);
+    assert(!(await childDescriptors()).includes(String(fd)), what);
+    void turned;
+  }
+  void opened;
 });
 
 Deno.test("listenUnix() and DescriptorChannel.connect() use an abstract name as Deno.listen and Deno.connect do, without trailing NULs", async () => {
