@@ -11,7 +11,11 @@
  * @module
  */
 
-import { assertSocketPath, requirePermissions } from "./_socket_file.ts";
+import {
+  assertSocketPath,
+  isAbstractName,
+  requirePermissions,
+} from "./_socket_file.ts";
 
 /** `AF_UNIX`. */
 export const AF_UNIX = 1;
@@ -415,10 +419,18 @@ export function closeOnExec(c: Libc, fd: number): void {
   check(c, `fcntl ${fd} F_SETFD FD_CLOEXEC`, c.fcntl(fd, F_SETFD, FD_CLOEXEC));
 }
 
-/** A `struct sockaddr_un` for `path` (at most 107 bytes, checked by the caller). */
+/**
+ * A `struct sockaddr_un` for `path` (at most 107 bytes, checked by the
+ * caller), as long as the address length to pass with it. An abstract name
+ * (`"\0name"`) ends with its last byte: the kernel counts every byte up to
+ * that length as part of the name, so a trailing NUL would make a name that
+ * `Deno.connect`, socat and Python, which pass the exact length, never reach.
+ */
 export function socketAddress(path: string): Uint8Array<ArrayBuffer> {
   const bytes = new TextEncoder().encode(path);
-  const address = new Uint8Array(2 + 108);
+  const address = new Uint8Array(
+    2 + (isAbstractName(path) ? bytes.length : 108),
+  );
   new DataView(address.buffer).setUint16(0, AF_UNIX, true);
   address.set(bytes, 2);
   return address;

@@ -82,7 +82,7 @@ const LISTEN_BACKLOG = 4096;
  * @returns The two connected ends.
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
  *
- * @example Make a pair and adopt one end
+ * @example Make a pair and tell what its ends are
  * ```ts
  * import { descriptorPair } from "@sockets/net/fd";
  * import { assertEquals } from "@std/assert";
@@ -175,6 +175,8 @@ export interface PeerCredentials {
  *
  * @param conn A Unix connection, or a channel.
  * @returns The peer's pid, uid and gid.
+ * @throws {TypeError} When `conn` is closed or exposes no descriptor, as a
+ * native `Deno.UnixConn` does.
  *
  * @example The peer of a pair end is this process
  * ```ts

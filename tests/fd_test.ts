@@ -16,7 +16,7 @@ import {
   peerCredentials,
   socketPair,
 } from "../fd.ts";
-import { libc, libcPath } from "../_libc.ts";
+import { duplicate, libc, libcPath, unixSocketAt } from "../_libc.ts";
 import { idle, watchedCount } from "../_poller.ts";
 import { copy, lines } from "../io.ts";
 import { serve } from "../server.ts";
@@ -79,7 +79,17 @@ async function startPeer(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  await waitFor(() => exists(path), `the Python peer's socket ${path}`);
+  try {
+    await waitFor(() => exists(path), `the Python peer's socket ${path}`);
+  } catch (error) {
+    try {
+      child.kill();
+    } catch {
+      // Exited already.
+    }
+    await child.output();
+    throw error;
+  }
   return child;
 }
 
@@ -240,7 +250,8 @@ Deno.test("a DescriptorChannel passes a connected socket, a listener and the pay
 
 Deno.test("a received descriptor never handed on is closed by close(); a closed channel's receive ends with null", async () => {
   const before = openDescriptors();
-  const [a, b] = DescriptorChannel.pair();
+  using pair = DescriptorChannel.pair();
+  const [a, b] = pair;
   const [x, y] = descriptorPair();
   await a.send(new Uint8Array(), [x, y]);
   x.close();
@@ -275,7 +286,8 @@ Deno.test(`${CHANNELS} channels wait at once on one poller, and file operations 
 });
 
 Deno.test("receive() ends with its signal's reason, and close() ends a pending receive", async () => {
-  const [a, b] = DescriptorChannel.pair();
+  using pair = DescriptorChannel.pair();
+  const [a, b] = pair;
   const controller = new AbortController();
   const waiting = b.receive({ signal: controller.signal });
   controller.abort(new Error("enough"));
@@ -509,7 +521,8 @@ Deno.test("a closed conn or Descriptor is never sent, duplicated or asked for cr
 });
 
 Deno.test("a receive stopped in the middle of a message leaves the channel refusing, not reading a payload as the next header", async () => {
-  const [a, b] = DescriptorChannel.pair();
+  using pair = DescriptorChannel.pair();
+  const [a, b] = pair;
   using raw = new DescriptorFile(a.take());
   // A 5-byte message of which 2 bytes arrive before the receive is aborted.
   await raw.write(new Uint8Array([0, 0, 0, 5, 97, 98]));
@@ -569,13 +582,70 @@ Deno.test("a descriptor turned into a conn, listener, file or channel is close-o
     }).output();
     return decoder.decode(stdout).split("\n").filter((name) => name !== "");
   };
-  const [a, b] = descriptorPair();
-  // As a descriptor inherited from a parent that did not set FD_CLOEXEC.
-  assertEquals(c.fcntl(a.fd, F_SETFD, 0), 0);
-  const fd = a.fd;
-  assert((await childDescriptors()).includes(String(fd)));
-  using conn = a.toConn();
-  assert(!(await childDescriptors()).includes(String(fd)));
-  void conn;
-  b.close();
+  await using dir = await tempDir("fd-cloexec-");
+  const filePath = dir.file("data.txt");
+  Deno.writeTextFileSync(filePath, "data");
+  const realPath = Deno.realPathSync(filePath);
+  using opened = Deno.openSync(filePath);
+  // Deno tells no FsFile's number: find the descriptor that names the file.
+  const openedFd = [...Deno.readDirSync("/proc/self/fd")]
+    .map(({ name }) => Number(name))
+    .find((fd) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${fd}`) === realPath;
+      } catch {
+        return false;
+      }
+    });
+  assert(openedFd !== undefined, `no descriptor names ${realPath}`);
+  const oneEnd = () => {
+    const [end, other] = descriptorPair();
+    other.close();
+    return end;
+  };
+  const cases: [string, () => Descriptor, (d: Descriptor) => Disposable][] = [
+    ["conn", oneEnd, (d) => d.toConn()],
+    [
+      "listener",
+      () => new Descriptor(unixSocketAt("listen", dir.file("l.sock"))),
+      (d) => d.toListener(),
+    ],
+    ["file", () => new Descriptor(duplicate(c, openedFd)), (d) => d.toFile()],
+    ["channel", oneEnd, (d) => d.toChannel()],
+  ];
+  for (const [what, make, turn] of cases) {
+    using descriptor = make();
+    // As a descriptor inherited from a parent that did not set FD_CLOEXEC.
+    assertEquals(c.fcntl(descriptor.fd, F_SETFD, 0), 0);
+    const fd = descriptor.fd;
+    assert((await childDescriptors()).includes(String(fd)), what);
+    using turned = turn(descriptor);
+    assert(!(await childDescriptors()).includes(String(fd)), what);
+    void turned;
+  }
+  void opened;
+});
+
+Deno.test("listenUnix() and DescriptorChannel.connect() use an abstract name as Deno.listen and Deno.connect do, without trailing NULs", async () => {
+  const path = `\0sockets-net-test-fd-${crypto.randomUUID().slice(0, 8)}`;
+  {
+    using listener = listenUnix(path);
+    using client = await within(
+      Deno.connect({ transport: "unix", path }),
+      "Deno.connect to listenUnix's abstract name",
+    );
+    using accepted = await listener.accept();
+    await writeAll(client, "x");
+    await client.closeWrite();
+    assertEquals(await readAll(accepted), "x");
+  }
+  using native = Deno.listen({ transport: "unix", path });
+  using channel = DescriptorChannel.connect(path);
+  using accepted = await native.accept();
+  const fd = channel.take();
+  using conn = new DescriptorFile(fd);
+  await conn.write(encoder.encode("y"));
+  const buffer = new Uint8Array(1);
+  assertEquals(await accepted.read(buffer), 1);
+  assertEquals(decoder.decode(buffer), "y");
 });

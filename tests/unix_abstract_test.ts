@@ -37,6 +37,15 @@ function python(source: string, name: string): Deno.ChildProcess {
   }).spawn();
 }
 
+/** Kills `child` unless it has exited already. */
+function stop(child: Deno.ChildProcess): void {
+  try {
+    child.kill();
+  } catch {
+    // Exited already.
+  }
+}
+
 Deno.test("serveUnix() and connectUnix() talk over an abstract name, shown as @name", async () => {
   const path = abstractName("stream");
   await using server = await serveUnix({ path }, (conn) => copy(conn, conn));
@@ -177,10 +186,16 @@ s.shutdown(socket.SHUT_WR)
 print(s.recv(100).decode())`,
       path,
     );
-    await child.stdin.close();
-    const { stdout, success } = await within(child.output(), "python");
-    assertEquals(success, true);
-    assertEquals(decoder.decode(stdout), "from python\n");
+    const output = child.output();
+    try {
+      await child.stdin.close();
+      const { stdout, success } = await within(output, "python");
+      assertEquals(success, true);
+      assertEquals(decoder.decode(stdout), "from python\n");
+    } finally {
+      stop(child);
+      await output;
+    }
   }
   const child = python(
     `import socket, sys
@@ -193,19 +208,23 @@ c.sendall(c.recv(100).upper())
 c.close()`,
     path,
   );
-  await child.stdin.close();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  await readUntil(reader, "ready");
-  {
+  try {
+    await child.stdin.close();
+    await readUntil(reader, "ready");
     using conn = await connectUnix(path);
     await conn.write(encoder.encode("to python"));
     const buffer = new Uint8Array(100);
     const n = await within(conn.read(buffer), "python's answer");
     assertEquals(decoder.decode(buffer.subarray(0, n ?? 0)), "TO PYTHON");
+  } catch (error) {
+    stop(child);
+    throw error;
+  } finally {
+    await reader.cancel();
+    await child.stderr.cancel();
   }
-  await reader.cancel();
-  await child.stderr.cancel();
-  assertEquals((await child.status).success, true);
+  assertEquals((await within(child.status, "python")).success, true);
 });
 
 Deno.test("datagrams over abstract names: listenUnixDatagram() answers Python, and connectUnixDatagram() binds an abstract localPath", async () => {
@@ -234,14 +253,23 @@ s.sendto(b"from python", "\\0" + sys.argv[1])
 print(s.recv(100).decode())`,
     path,
   );
-  await child.stdin.close();
-  const { data, from } = await within(server.receive(), "python's datagram");
-  assertEquals(decoder.decode(data), "from python");
-  assertEquals(from.path, `${path}-py`);
-  await server.send(data, from);
-  const { stdout, success } = await within(child.output(), "python");
-  assertEquals(success, true);
-  assertEquals(decoder.decode(stdout), "from python\n");
+  const output = child.output();
+  try {
+    await child.stdin.close();
+    const { data, from } = await within(
+      server.receive(),
+      "python's datagram",
+    );
+    assertEquals(decoder.decode(data), "from python");
+    assertEquals(from.path, `${path}-py`);
+    await server.send(data, from);
+    const { stdout, success } = await within(output, "python");
+    assertEquals(success, true);
+    assertEquals(decoder.decode(stdout), "from python\n");
+  } finally {
+    stop(child);
+    await output;
+  }
 });
 
 Deno.test("serveUnixDatagram() serves an abstract name", async () => {
