@@ -91,28 +91,19 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * The other side's next message on `channel`, waiting at most
- * {@linkcode HANDOVER_TIMEOUT_MS}; `signal`, when given, ends the wait too.
- */
+/** The other side's next message on `channel`, waiting at most {@linkcode HANDOVER_TIMEOUT_MS}. */
 async function receiveWithin(
   channel: DescriptorChannel,
   who: string,
-  signal?: AbortSignal,
 ): Promise<DescriptorMessage | null> {
-  const timeout = AbortSignal.timeout(HANDOVER_TIMEOUT_MS);
+  const signal = AbortSignal.timeout(HANDOVER_TIMEOUT_MS);
   try {
-    return await channel.receive({
-      signal: signal === undefined
-        ? timeout
-        : AbortSignal.any([signal, timeout]),
-    });
+    return await channel.receive({ signal });
   } catch (error) {
-    if (!timeout.aborted) throw error;
-    throw new Error(
-      `${who} did not answer within ${HANDOVER_TIMEOUT_MS} ms`,
-      { cause: error },
-    );
+    if (!signal.aborted) throw error;
+    throw new Error(`${who} did not answer within ${HANDOVER_TIMEOUT_MS} ms`, {
+      cause: error,
+    });
   }
 }
 
@@ -196,13 +187,9 @@ async function handOver(
   }
   using channel = DescriptorChannel.fromConn(conn);
   await channel.send(encoder.encode(HANDOVER), [listener]);
-  let answer;
-  try {
-    answer = await receiveWithin(channel, "the new server", signal);
-  } catch (error) {
-    if (signal.aborted) return false;
-    throw error;
-  }
+  // Not cut short by a stop: the listener is sent, and the new copy may
+  // serve it already, so a stop now must not clean its socket up.
+  const answer = await receiveWithin(channel, "the new server");
   if (answer === null || decoder.decode(answer.payload) !== SERVING) {
     throw new Error("the new server did not take the listener over");
   }
