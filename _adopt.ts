@@ -79,7 +79,7 @@ function assertDescriptor(fd: number, what: string): void {
 }
 
 /** Checks `transport` is one adoption knows. */
-function assertTransport(transport: string, what: string): void {
+function assertAdoptedTransport(transport: string, what: string): void {
   if (transport !== "tcp" && transport !== "unix") {
     throw new TypeError(
       `${what}: transport must be "tcp" or "unix", got ${
@@ -350,7 +350,7 @@ export function adoptConn(
   paths: UnixPaths = {},
 ): Deno.Conn {
   assertDescriptor(fd, "adoptConn");
-  assertTransport(transport, "adoptConn");
+  assertAdoptedTransport(transport, "adoptConn");
   const socket = new net.Socket({
     fd,
     allowHalfOpen: true,
@@ -548,7 +548,7 @@ export function adoptListener(
   path?: string,
 ): Deno.Listener {
   assertDescriptor(fd, "adoptListener");
-  assertTransport(transport, "adoptListener");
+  assertAdoptedTransport(transport, "adoptListener");
   const listener = new AdoptedListener(fd, transport, path);
   descriptors.set(listener, { fd, open: () => !listener.closed });
   return listener;

@@ -124,7 +124,8 @@ function readVariable(name: string): string | undefined {
  * @throws {Deno.errors.NotCapable} Without
  *   `--allow-env=LISTEN_FDS,LISTEN_PID,LISTEN_FDNAMES`.
  * @throws {Deno.errors.NotFound} When `LISTEN_FDS` is not set, or
- *   `LISTEN_PID` names another process: no sockets were passed to this one.
+ *   `LISTEN_PID` is not set or names another process: no sockets were passed
+ *   to this one.
  * @throws {TypeError} When a variable is malformed. A descriptor that is
  *   not a listening stream socket makes the listener's `accept()` reject.
  *
@@ -160,7 +161,14 @@ export function activatedListeners(): ActivatedListener[] {
       `activatedListeners: LISTEN_FDS is not set, so no sockets were passed to this process; ${HOW_TO_START}`,
     );
   }
-  if (pid !== undefined && pid !== String(Deno.pid)) {
+  // sd_listen_fds() passes no sockets without LISTEN_PID: the descriptors
+  // from 3 on may be anything this process opened.
+  if (pid === undefined) {
+    throw new Deno.errors.NotFound(
+      `activatedListeners: LISTEN_FDS is set but LISTEN_PID is not, so the sockets are not known to be for this process; ${HOW_TO_START}`,
+    );
+  }
+  if (pid !== String(Deno.pid)) {
     throw new Deno.errors.NotFound(
       `activatedListeners: LISTEN_PID=${pid} names another process, not this one (${Deno.pid}), so its sockets are not for this process; ${HOW_TO_START}`,
     );

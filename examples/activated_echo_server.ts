@@ -89,6 +89,7 @@ async function main(args: string[]): Promise<void> {
     await conn.closeWrite();
     return;
   }
+  const idleTimeout = optionalNumber(flags["idle-timeout"], "idle-timeout");
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
@@ -97,7 +98,7 @@ async function main(args: string[]): Promise<void> {
     const servers = activatedListeners().map(({ name, listener }) => {
       console.log(`listening on ${formatAddress(listener.addr)} (${name})`);
       return serve(listener, (conn) => copy(conn, conn), {
-        idleTimeout: optionalNumber(flags["idle-timeout"], "idle-timeout"),
+        idleTimeout,
         signal: controller.signal,
         onError: (error) =>
           console.error(error instanceof Error ? error.message : error),

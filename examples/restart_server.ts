@@ -23,7 +23,11 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { DescriptorChannel, listenUnix } from "@sockets/net/fd";
+import {
+  DescriptorChannel,
+  type DescriptorMessage,
+  listenUnix,
+} from "@sockets/net/fd";
 import { copy } from "@sockets/net/io";
 import { serve } from "@sockets/net/server";
 
@@ -33,6 +37,20 @@ const DEFAULT_CONTROL = "/tmp/sockets-net/restart.control";
 /** What the running server sends with its listener, and the answer it waits for. */
 const HANDOVER = "listener";
 const SERVING = "serving";
+
+/**
+ * How long either side of the handover waits for the other's message: a
+ * copy that hangs mid-handover must not hold the other one forever. Ten
+ * seconds is ample for a message between two processes on one machine.
+ */
+const HANDOVER_TIMEOUT_MS = 10_000;
+
+/**
+ * The pause after a failed handover before the control socket is listened
+ * on again, so that a failure that recurs at once (the control path taken,
+ * say) does not spin.
+ */
+const HANDOVER_RETRY_MS = 100;
 
 const USAGE = `Usage: restart_server.ts [options]
 
@@ -60,6 +78,35 @@ async function removeIfPresent(path: string): Promise<void> {
   });
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The other side's next message on `channel`, waiting at most {@linkcode HANDOVER_TIMEOUT_MS}. */
+async function receiveWithin(
+  channel: DescriptorChannel,
+  who: string,
+): Promise<DescriptorMessage | null> {
+  const signal = AbortSignal.timeout(HANDOVER_TIMEOUT_MS);
+  try {
+    return await channel.receive({ signal });
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    throw new Error(`${who} did not answer within ${HANDOVER_TIMEOUT_MS} ms`, {
+      cause: error,
+    });
+  }
+}
+
 /** The listener of the running server, or `undefined` when none answers. */
 async function takeOver(control: string): Promise<Deno.Listener | undefined> {
   let channel: DescriptorChannel;
@@ -73,7 +120,10 @@ async function takeOver(control: string): Promise<Deno.Listener | undefined> {
     throw error;
   }
   using _ = channel;
-  const message = await channel.receive();
+  const message = await receiveWithin(
+    channel,
+    `${control}: the running server`,
+  );
   if (
     message === null || decoder.decode(message.payload) !== HANDOVER ||
     message.descriptors.length !== 1
@@ -109,6 +159,7 @@ async function handOverToNext(
           error instanceof Error ? error.message : error
         }`,
       );
+      await pause(HANDOVER_RETRY_MS, signal);
     }
   }
   return false;
@@ -136,7 +187,9 @@ async function handOver(
   }
   using channel = DescriptorChannel.fromConn(conn);
   await channel.send(encoder.encode(HANDOVER), [listener]);
-  const answer = await channel.receive();
+  // Not cut short by a stop: the listener is sent, and the new copy may
+  // serve it already, so a stop now must not clean its socket up.
+  const answer = await receiveWithin(channel, "the new server");
   if (answer === null || decoder.decode(answer.payload) !== SERVING) {
     throw new Error("the new server did not take the listener over");
   }

@@ -62,6 +62,17 @@ Deno.test("loopbackPair() rejects with the reason of an aborted signal, leaving 
     Error,
     "stopped",
   );
+});
+
+Deno.test("loopbackPair() aborted once it has started rejects with the signal's reason, leaving nothing open", async () => {
+  const controller = new AbortController();
+  // The call has listened and is connecting when the signal aborts.
+  const pair = loopbackPair({ signal: controller.signal });
+  controller.abort(new Error("stopped"));
+  await assertRejects(() => pair, Error, "stopped");
+});
+
+Deno.test("loopbackPair() names a misspelled option", async () => {
   await assertRejects(
     // deno-lint-ignore no-explicit-any
     () => loopbackPair({ timout: 5 } as any),

@@ -10,6 +10,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { serve } from "../../server.ts";
+import { LARGE_REPLY_BYTES, UNREAD_BYTES } from "../_lingering.ts";
 import type { Figures } from "./scenarios.ts";
 
 /** The sizes of the engine scenarios. */
@@ -197,12 +198,6 @@ while True:
     "errors reported": errors.length,
   };
 }
-
-/** The reply of the lingering scenario. */
-const LARGE_REPLY_BYTES = 4 * 1024 * 1024;
-
-/** Input the handler of the lingering scenario never reads. */
-const UNREAD_BYTES = 64 * 1024;
 
 /**
  * `tries` clients each send 64 KiB that the handler never reads, then read
